@@ -1,0 +1,41 @@
+# The two commands of the README: `make demo` and `make test`. Both set up what they need.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+.PHONY: demo test lint typecheck unit system-deps bench-simulator clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	  { echo "opsdeck needs Python >= 3.11 (found $$($(PYTHON) --version))"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+demo: $(STAMP)
+	$(BIN)/opsdeck demo
+
+test: $(STAMP) system-deps lint typecheck unit
+
+system-deps:
+	@scripts/system-deps.sh
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+# Most of the suite waits on real services and timers, so it runs as 4 processes even on 2
+# cores; one file stays in one process (its module fixtures start real stacks once).
+unit: $(STAMP)
+	$(BIN)/pytest -n 4 --dist loadfile
+
+bench-simulator: $(STAMP)
+	$(BIN)/python bench/simulator.py
+
+clean:
+	rm -rf $(VENV) .opsdeck .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,2 @@
+"""Prometheus recording and alerting rules, generated from Python with the thresholds in
+settings, their promtool unit tests, the Alertmanager configuration and on-call data."""

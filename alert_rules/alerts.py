@@ -1,0 +1,301 @@
+"""The alerts: every threshold of seed 001, and opsdeck watching itself.
+
+Thresholds come from :class:`opsdeck.settings.Thresholds`, never from literals here, so the
+rule files, the dashboards' colours, the runbooks and the simulator's injections agree.
+Severities are seed 001's (critical pages and texts, high pages, medium goes to Slack and
+email); ``team`` picks the Slack channel and adds the finance and CS-lead mailboxes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from alert_rules import recording as rec
+from dashboards import command_center, opsdeck_health
+from opsdeck.settings import Thresholds
+
+PERCENT = "{{ $value | humanizePercentage }}"
+DURATION = "{{ $value | humanizeDuration }}"
+COUNT = '{{ $value | printf "%.0f" }}'
+SEVERITIES = ("critical", "high", "medium")
+TEAMS = ("bookings", "platform", "finance", "support", "opsdeck")
+
+# opsdeck's own health: not business thresholds, so they live with their rules.
+COLLECTOR_LAG_SECONDS = 900
+OPSDECK_API_5XX_RATE = 0.05
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alerting rule. ``description`` holds ``{value}`` where the live value goes."""
+
+    name: str
+    expr: str
+    for_: str
+    severity: str
+    team: str
+    summary: str
+    description: str
+    value: str  # the Go template that renders $value in the description
+    suggested_action: str
+    dashboard: str  # dashboard uid
+    panel: str  # panel title on that dashboard
+    actions: tuple[str, ...] = ("acknowledge", "create-incident", "mute-1h")
+    injection: str | None = None  # `opsdeck simulate --inject` kind that makes it fire
+    seed: bool = True  # one of seed 001's alerts
+    inhibits: tuple[str, ...] = field(default=())
+
+
+def _pct(ratio: float) -> str:
+    return f"{ratio * 100:g}%"
+
+
+def seed_alerts(t: Thresholds) -> list[Alert]:
+    cc = command_center.UID
+    return [
+        Alert(
+            "BookingConflictRateHigh",
+            f"{rec.CONFLICT_RATE_24H} > {t.booking_conflict_rate}",
+            "5m",
+            "high",
+            "bookings",
+            f"Double bookings above {_pct(t.booking_conflict_rate)} of confirmations over 24 h",
+            "{value} of the bookings confirmed in the last 24 h overlap an earlier booking of "
+            f"the same resource (threshold {_pct(t.booking_conflict_rate)}).",
+            PERCENT,
+            "Investigate the booking locking mechanism; flip maintenance mode and notify "
+            "partners if conflicts keep coming.",
+            cc,
+            "Booking Conflict Rate",
+            ("acknowledge", "create-incident", "mute-1h", "notify-partners", "maintenance-on"),
+            injection="double-booking",
+        ),
+        Alert(
+            "ApiErrorRateHigh",
+            f"{rec.API_5XX_RATIO} > {t.api_5xx_rate}",
+            "2m",
+            "high",
+            "platform",
+            f"API 5xx responses above {_pct(t.api_5xx_rate)} over 5 minutes",
+            "{value} of API responses in the last 5 minutes were 5xx "
+            f"(threshold {_pct(t.api_5xx_rate)}).",
+            PERCENT,
+            "Page on-call and open an incident; find the failing routes in the API logs.",
+            cc,
+            "API 5xx Error Rate",
+            injection="api-5xx-burst",
+        ),
+        Alert(
+            "WebhookRetryQueueHigh",
+            f"sum(opsdeck_webhook_queue_depth) > {t.webhook_queue_depth}",
+            "5m",
+            "medium",
+            "platform",
+            f"More than {t.webhook_queue_depth} webhooks waiting",
+            "{value} webhooks are waiting to be processed or delivered "
+            f"(threshold {t.webhook_queue_depth}).",
+            COUNT,
+            "Check the failing endpoints, then reprocess the dead-letter queue.",
+            cc,
+            "Webhook Queue Depth",
+            ("acknowledge", "create-incident", "mute-1h", "reprocess-dead-letters"),
+            injection="webhook-backlog",
+        ),
+        Alert(
+            "PaymentReconciliationDriftHigh",
+            'max(opsdeck_payment_reconciliation_drift_ratio{window="24h"}) > '
+            f"{t.reconciliation_drift}",
+            "5m",
+            "high",
+            "finance",
+            f"Payment reconciliation drift above {_pct(t.reconciliation_drift)} over 24 h",
+            "PSP-reported amounts differ from our ledger by {value} of the last 24 h's volume "
+            f"(threshold {_pct(t.reconciliation_drift)}).",
+            PERCENT,
+            "Compare the PSP feed with the ledger, reprocess missing webhooks, open a finance "
+            "ticket.",
+            cc,
+            "Payment Reconciliation Drift",
+            ("acknowledge", "create-incident", "mute-1h", "open-finance-ticket", "notify-partners"),
+            injection="psp-mismatch",
+        ),
+        Alert(
+            "PaymentReconciliationDriftSuspendPayouts",
+            'max(opsdeck_payment_reconciliation_drift_ratio{window="24h"}) > '
+            f"{t.reconciliation_drift_suspend_payouts}",
+            "5m",
+            "high",
+            "finance",
+            "Payment reconciliation drift above "
+            f"{_pct(t.reconciliation_drift_suspend_payouts)}: suspend payouts",
+            "PSP-reported amounts differ from our ledger by {value} of the last 24 h's volume, "
+            f"above {_pct(t.reconciliation_drift_suspend_payouts)}.",
+            PERCENT,
+            "Suspend payouts until the ledger and the PSP agree; open a finance ticket.",
+            cc,
+            "Payment Reconciliation Drift",
+            (
+                "acknowledge",
+                "create-incident",
+                "mute-1h",
+                "suspend-payouts",
+                "open-finance-ticket",
+                "notify-partners",
+            ),
+            injection="psp-mismatch",
+            inhibits=("PaymentReconciliationDriftHigh",),
+        ),
+        Alert(
+            "ChargebackRateHigh",
+            f"{rec.CHARGEBACK_RATE_30D} > {t.chargeback_rate}",
+            "5m",
+            "high",
+            "finance",
+            f"Chargebacks above {_pct(t.chargeback_rate)} of live payments over 30 days",
+            "Chargebacks are {value} of the live payments captured in the last 30 days "
+            f"(threshold {_pct(t.chargeback_rate)}).",
+            PERCENT,
+            "Tell finance; look for a fraud pattern (card country, BIN, fraud score).",
+            cc,
+            "Booked Revenue (24h)",
+            ("acknowledge", "create-incident", "mute-1h", "open-finance-ticket"),
+            injection="chargeback-spike",
+        ),
+        Alert(
+            "UnprocessedBookingsHigh",
+            f"opsdeck_bookings_unprocessed > {t.unprocessed_bookings}",
+            "5m",
+            "medium",
+            "bookings",
+            f"More than {t.unprocessed_bookings} bookings stuck in pending",
+            "{value} bookings are still pending more than "
+            f"{t.unprocessed_after_seconds / 60:g} minutes after they were made "
+            f"(threshold {t.unprocessed_bookings}).",
+            COUNT,
+            "Process the dead-letter queue; find what stopped the booking worker.",
+            cc,
+            "Bookings Timeline",
+            ("acknowledge", "create-incident", "mute-1h", "reprocess-dead-letters"),
+            injection="stuck-bookings",
+        ),
+        Alert(
+            "BookingApiDown",
+            'opsdeck_service_up{service="booking_api"} == 0',
+            f"{t.booking_api_down_seconds / 60:g}m",
+            "critical",
+            "platform",
+            "Booking API down",
+            "The booking API's health checks have failed for more than "
+            f"{t.booking_api_down_seconds:g} s (up = {{value}}).",
+            "{{ $value }}",
+            "Page on-call, update the public status page, turn maintenance mode on.",
+            cc,
+            "Uptime",
+            ("acknowledge", "create-incident", "mute-1h", "maintenance-on"),
+            injection="service-down",
+            inhibits=("ApiErrorRateHigh", "UnprocessedBookingsHigh"),
+        ),
+        Alert(
+            "SupportTimeToResolveHigh",
+            f"{rec.TIME_TO_RESOLVE_24H} > {t.support_time_to_resolve_seconds:g}",
+            "5m",
+            "medium",
+            "support",
+            "Support tickets take longer than the SLA to resolve",
+            "Tickets resolved in the last 24 h took {value} on average "
+            f"(SLA {t.support_time_to_resolve_seconds / 3600:g} h).",
+            DURATION,
+            "Tell the CS lead; look for a backlog by priority and an unstaffed queue.",
+            cc,
+            "Open Support Tickets",
+            injection="slow-tickets",
+        ),
+    ]
+
+
+def opsdeck_alerts() -> list[Alert]:
+    me = opsdeck_health.UID
+    api = "opsdeck_api_http_requests_total"
+    return [
+        Alert(
+            "OpsdeckExporterDown",
+            'up{job="opsdeck-exporter"} == 0',
+            "5m",
+            "high",
+            "opsdeck",
+            "Prometheus cannot scrape opsdeck's exporter",
+            "{{ $labels.instance }} has not answered scrapes for 5 minutes (up = {value}); "
+            "every KPI alert is blind meanwhile.",
+            "{{ $value }}",
+            "Restart the exporter; check its log and the database it reads.",
+            me,
+            "Scrape Targets Up",
+            seed=False,
+            inhibits=("OpsdeckCollectorFailing", "OpsdeckCollectorLagging"),
+        ),
+        Alert(
+            "OpsdeckCollectorFailing",
+            "opsdeck_collector_up == 0",
+            "5m",
+            "high",
+            "opsdeck",
+            "An opsdeck collector keeps failing",
+            "Collector {{ $labels.collector }} has failed its passes for 5 minutes "
+            "(up = {value}); its KPIs are frozen.",
+            "{{ $value }}",
+            "Read the exporter's log for the collector's error; check the platform database.",
+            me,
+            "Collectors Up",
+            seed=False,
+        ),
+        Alert(
+            "OpsdeckCollectorLagging",
+            f"opsdeck_collector_lag_seconds > {COLLECTOR_LAG_SECONDS}",
+            "15m",
+            "medium",
+            "opsdeck",
+            "An opsdeck collector is falling behind",
+            "Collector {{ $labels.collector }}'s newest fact is {value} old "
+            f"(threshold {COLLECTOR_LAG_SECONDS // 60} min).",
+            DURATION,
+            "Check the collector's pass duration and the database load.",
+            me,
+            "Collector Lag",
+            seed=False,
+        ),
+        Alert(
+            "OpsdeckApiDown",
+            'up{job="opsdeck-api"} == 0',
+            "5m",
+            "high",
+            "opsdeck",
+            "Prometheus cannot scrape opsdeck's API",
+            "{{ $labels.instance }} has not answered scrapes for 5 minutes (up = {value}); "
+            "drilldowns, actions and the alert receiver are down.",
+            "{{ $value }}",
+            "Restart the API; check its log.",
+            me,
+            "API Request Rate",
+            seed=False,
+        ),
+        Alert(
+            "OpsdeckApiErrorRateHigh",
+            f'sum(rate({api}{{status_class="5xx"}}[5m])) / sum(rate({api}[5m])) '
+            f"> {OPSDECK_API_5XX_RATE}",
+            "10m",
+            "medium",
+            "opsdeck",
+            f"opsdeck's API answers more than {_pct(OPSDECK_API_5XX_RATE)} with 5xx",
+            "{value} of opsdeck API requests in the last 5 minutes were 5xx "
+            f"(threshold {_pct(OPSDECK_API_5XX_RATE)}).",
+            PERCENT,
+            "Read the API's log for the failing route.",
+            me,
+            "API Errors",
+            seed=False,
+        ),
+    ]
+
+
+def all_alerts(t: Thresholds) -> list[Alert]:
+    return seed_alerts(t) + opsdeck_alerts()

@@ -1,0 +1,1 @@
+"""The Starlette API: drilldowns, one-click actions, incidents, webhooks."""

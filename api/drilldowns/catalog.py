@@ -1,0 +1,39 @@
+"""Every drilldown the API serves, in navigation order."""
+
+from __future__ import annotations
+
+from api.drilldowns import (
+    api_logs,
+    bookings,
+    operations,
+    ops_lists,
+    payments,
+    reconciliation,
+    usage,
+)
+from api.drilldowns.spec import DetailView, ListView
+from api.webhooks import views as webhooks
+
+LIST_VIEWS: tuple[ListView, ...] = (
+    bookings.BOOKINGS,
+    payments.PAYMENTS,
+    reconciliation.LEDGER,
+    reconciliation.REFUNDS,
+    reconciliation.PAYOUTS,
+    api_logs.API_LOGS,
+    usage.USAGE,
+    operations.CALENDAR_SYNCS,
+    operations.SUPPORT_TICKETS,
+    ops_lists.INCIDENTS,
+    ops_lists.AUDIT,
+    *webhooks.LIST_VIEWS,
+)
+DETAIL_VIEWS: tuple[DetailView, ...] = (
+    bookings.BOOKING_DETAIL,
+    bookings.DOUBLE_BOOKING_DETAIL,
+    payments.PAYMENT_DETAIL,
+    api_logs.API_LOG_DETAIL,
+    api_logs.ACCOUNT_TIMELINE,
+    ops_lists.INCIDENT_DETAIL,
+    *webhooks.DETAIL_VIEWS,
+)

@@ -1,0 +1,51 @@
+"""The API's own metrics at ``/metrics``: request rate, errors and duration per route.
+
+Names are distinct from the platform's ``opsdeck_api_*`` metrics (those describe the
+platform's API, read from ``api_logs``). Labels are bounded: the route template, never the
+raw path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class HttpMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "opsdeck_api_http_requests_total",
+            "Requests served by the drilldown API.",
+            ("route", "method", "status_class"),
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "opsdeck_api_http_request_duration_seconds",
+            "Time to the end of the response, per route.",
+            ("route",),
+            buckets=BUCKETS,
+            registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "opsdeck_api_http_requests_in_flight",
+            "Requests being served now.",
+            registry=self.registry,
+        )
+
+    def declare(self, routes: Iterable[tuple[str, str]]) -> None:
+        """Start each (route, method)'s 2xx and 5xx counts at zero, so that an error ratio
+        reads 0 rather than "no data" until the first error."""
+        for route, method in routes:
+            for status_class in ("2xx", "5xx"):
+                self.requests.labels(route, method, status_class)
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        self.requests.labels(route, method, f"{status // 100}xx").inc()
+        self.duration.labels(route).observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

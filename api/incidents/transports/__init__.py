@@ -1,0 +1,1 @@
+"""Transports: one small class per outside system, behind one HTTP seam (:mod:`.http`)."""

@@ -1,0 +1,72 @@
+"""Email over SMTP (STARTTLS and login when configured): one message per person an
+escalation step pages, with the runbook and the one-click action links."""
+
+from __future__ import annotations
+
+import smtplib
+from email.message import EmailMessage
+from typing import Any
+
+import anyio
+
+from api.incidents.transports.base import Outgoing
+from api.incidents.transports.http import TransportError
+
+ACTIONS = (("Acknowledge", "acknowledge"), ("Mute 1h", "mute-1h"))
+
+
+class EmailTransport:
+    name = "email"
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        sender: str,
+        public_url: str,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        starttls: bool = False,
+        timeout: float = 10.0,
+    ) -> None:
+        self.host, self.port, self.sender = host, port, sender
+        self.public_url = public_url.rstrip("/")
+        self.username, self.password, self.starttls = username, password, starttls
+        self.timeout = timeout
+
+    def message(self, note: Outgoing) -> EmailMessage:
+        incident = note.incident
+        message = EmailMessage()
+        message["From"] = self.sender
+        message["To"] = note.recipient
+        message["Subject"] = f"[{incident['severity']}] #{incident['id']} {incident['title']}"
+        lines = [str(incident.get("summary") or incident["title"]), ""]
+        if incident.get("runbook_url"):
+            lines.append(f"Runbook: {incident['runbook_url']}")
+        target = f"incident={incident['id']}&alertname={incident.get('alertname') or ''}"
+        for title, action in ACTIONS:
+            lines.append(f"{title}: {self.public_url}/actions/{action}?{target}&source=email")
+        message.set_content("\n".join(lines))
+        return message
+
+    def _deliver(self, message: EmailMessage) -> None:
+        with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
+            if self.starttls:
+                smtp.starttls()
+            if self.username and self.password:
+                smtp.login(self.username, self.password)
+            smtp.send_message(message)
+
+    async def send(self, note: Outgoing) -> dict[str, Any]:
+        message = self.message(note)
+        try:
+            await anyio.to_thread.run_sync(self._deliver, message)
+        except smtplib.SMTPResponseException as exc:
+            permanent = 500 <= exc.smtp_code < 600
+            raise TransportError(
+                f"SMTP {exc.smtp_code}: {exc.smtp_error!r}", permanent=permanent
+            ) from exc
+        except (OSError, smtplib.SMTPException) as exc:
+            raise TransportError(f"SMTP failed: {exc}", permanent=False) from exc
+        return {"to": note.recipient}

@@ -1,0 +1,66 @@
+"""The one HTTP seam every transport sends through, and its one error type.
+
+A :class:`TransportError` is permanent (a 4xx other than 429: sending again cannot help)
+or not (429, 5xx, timeouts, connection errors: the notifier retries, honouring
+``Retry-After``). The ``httpx.AsyncClient`` is injected, so tests can trust a local CA.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+
+class TransportError(Exception):
+    def __init__(self, message: str, *, permanent: bool, retry_after: float | None = None):
+        super().__init__(message)
+        self.permanent = permanent
+        self.retry_after = retry_after
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after", "")
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+class HttpSeam:
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+
+    async def post_json(
+        self, url: str, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
+    ) -> httpx.Response:
+        """POST ``body`` as JSON; a 2xx response, or :class:`TransportError`."""
+        return await self.post(url, headers, json=dict(body))
+
+    async def post_form(
+        self,
+        url: str,
+        fields: Mapping[str, str],
+        headers: Mapping[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+    ) -> httpx.Response:
+        """POST ``fields`` form-encoded (Twilio's API); as :meth:`post_json`."""
+        return await self.post(url, headers, data=dict(fields), auth=auth)
+
+    async def post(
+        self, url: str, headers: Mapping[str, str] | None, **kwargs: Any
+    ) -> httpx.Response:
+        try:
+            response = await self.client.post(url, headers=dict(headers or {}), **kwargs)
+        except httpx.TimeoutException as exc:
+            raise TransportError(f"timed out: {url}", permanent=False) from exc
+        except httpx.TransportError as exc:
+            raise TransportError(f"cannot reach {url}: {exc}", permanent=False) from exc
+        if response.is_success:
+            return response
+        status = response.status_code
+        message = f"{url} answered {status}: {response.text[:200]}"
+        if status == 429:
+            raise TransportError(message, permanent=False, retry_after=_retry_after(response))
+        raise TransportError(message, permanent=400 <= status < 500)

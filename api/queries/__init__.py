@@ -1,0 +1,1 @@
+"""SQL of the drilldown API: constant fragments only, values always bound as parameters."""

@@ -1,0 +1,172 @@
+"""The route table's building blocks: a :class:`RouteSpec` per route, and :func:`guarded`,
+the one place a route's permission is enforced.
+
+The app, the OpenAPI document and the route × role test are all generated from the specs,
+so a route cannot exist without a permission (or an explicit ``None``: public).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from api.audit import AuditEntry, record
+from api.auth.principal import Principal, authenticate
+from api.problems import Problem
+from api.runtime import Runtime
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+Kind = Literal["json", "html", "csv", "text", "form"]
+
+
+@dataclass(frozen=True)
+class Param:
+    """A query or path parameter, as the OpenAPI document describes it."""
+
+    name: str
+    schema: Mapping[str, Any]
+    description: str = ""
+    location: Literal["query", "path"] = "query"
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    path: str
+    name: str
+    endpoint: Endpoint
+    permission: str | None  # None: public
+    kind: Kind  # what a successful response is; "form": a POSTed form answered by a redirect
+    summary: str
+    methods: tuple[str, ...] = ("GET",)
+    params: tuple[Param, ...] = ()
+    body: Mapping[str, Any] | None = None  # {media type: schema} of the request body
+    schema: Mapping[str, Any] | None = None  # of a successful JSON response
+    status: int = 200
+    tags: tuple[str, ...] = ()
+    alternatives: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # more media
+    media_type: str | None = None  # of a "text" response
+    errors: Mapping[int, str] = field(default_factory=dict)  # more documented error statuses
+
+    @property
+    def html(self) -> bool:
+        return self.kind in ("html", "form")
+
+
+def runtime_of(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def principal_of(request: Request) -> Principal:
+    principal: Principal = request.state.principal
+    return principal
+
+
+def media_type_of(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip()
+
+
+async def json_object(request: Request, *, empty_ok: bool = False) -> dict[str, Any]:
+    """The request body as a JSON object, or a 400 that says what is wrong with it."""
+    raw = await request.body()
+    if empty_ok and not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise Problem(400, "the body is not JSON") from None
+    if not isinstance(data, dict):
+        raise Problem(400, "the body must be a JSON object")
+    return data
+
+
+def safe_next(target: str | None) -> str:
+    """A local path to return to after sign-in; anything else (an open redirect) is '/'."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return "/"
+    return target
+
+
+def audit_entry(request: Request, action: str, **fields: Any) -> AuditEntry:
+    """An audit entry for what the signed-in principal does in this request."""
+    principal = principal_of(request)
+    return AuditEntry(
+        actor=principal.name,
+        actor_role=principal.role,
+        action=action,
+        request_id=request.scope.get("state", {}).get("request_id"),
+        ip_address=request.client.host if request.client else None,
+        **fields,
+    )
+
+
+async def _rate_limit(runtime: Runtime, who: str) -> None:
+    verdict = await runtime.limiter.hit(f"api:{who}", runtime.api.requests_per_minute, 60)
+    if not verdict.allowed:
+        raise Problem(
+            429,
+            f"more than {runtime.api.requests_per_minute} requests a minute; slow down",
+            headers={"Retry-After": str(verdict.retry_after)},
+        )
+
+
+async def _audit_denied(
+    runtime: Runtime, request: Request, principal: Principal, spec: RouteSpec
+) -> None:
+    """A refused action is on the record too."""
+    entry = AuditEntry(
+        actor=principal.name,
+        actor_role=principal.role,
+        action=f"action.{spec.path.rsplit('/', 1)[-1]}",
+        target_type="route",
+        target_id=f"{request.method} {spec.path}",
+        outcome="denied",
+        request_id=request.scope.get("state", {}).get("request_id"),
+        ip_address=request.client.host if request.client else None,
+        details={"permission": spec.permission},
+    )
+    await record(runtime.ops, entry)
+
+
+def guarded(spec: RouteSpec) -> Endpoint:
+    """The endpoint behind the spec's permission: 401 (or the sign-in page) without a
+    principal, 429 over the rate limit, 403 without the permission."""
+
+    async def endpoint(request: Request) -> Response:
+        request.state.html = spec.html
+        if spec.permission is None:
+            return await spec.endpoint(request)
+        runtime = runtime_of(request)
+        client = request.client.host if request.client else "unknown"
+        try:
+            principal = await authenticate(runtime, request)
+        except Problem:
+            await _rate_limit(runtime, f"ip:{client}")
+            raise
+        if principal is None:
+            await _rate_limit(runtime, f"ip:{client}")
+            if spec.html and request.method == "GET":
+                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+            raise Problem(
+                401,
+                "sign in, or send an API key as 'Authorization: Bearer opsk_...'",
+                headers={"WWW-Authenticate": 'Bearer realm="opsdeck"'},
+            )
+        request.scope["state"]["principal_name"] = principal.name
+        await _rate_limit(runtime, principal.name)
+        if not principal.can(spec.permission):
+            if "actions" in spec.tags:
+                await _audit_denied(runtime, request, principal, spec)
+            raise Problem(403, f"role {principal.role} does not hold {spec.permission}")
+        request.state.principal = principal
+        return await spec.endpoint(request)
+
+    return endpoint

@@ -1,0 +1,117 @@
+"""What a running API holds: connection pools, Redis, keys, templates, metrics.
+
+The platform pool is read-only (``default_transaction_read_only``): the drilldowns never
+write the platform. Connections are named ``opsdeck-api``, which the KPI engine leaves out of
+its commit horizon, so a long export never holds the KPIs back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from psycopg_pool import AsyncConnectionPool
+from redis.asyncio import Redis
+from starlette.templating import Jinja2Templates
+
+from api.auth.rate_limit import RateLimiter
+from api.auth.sessions import SessionStore
+from api.auth.trusted_proxy import TrustedProxy
+from api.http_metrics import HttpMetrics
+from api.signing import Keys
+from opsdeck.database import libpq_url
+from opsdeck.settings import ApiSettings, Settings, SettingsError
+
+APPLICATION_NAME = "opsdeck-api"
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    platform: AsyncConnectionPool
+    ops: AsyncConnectionPool
+    redis: Redis
+    keys: Keys
+    sessions: SessionStore
+    limiter: RateLimiter
+    proxy: TrustedProxy
+    templates: Jinja2Templates
+    metrics: HttpMetrics
+
+    @property
+    def api(self) -> ApiSettings:
+        return self.settings.api
+
+
+def secret_key(settings: Settings) -> str:
+    secret = settings.api.secret_key
+    if secret is None or len(secret.get_secret_value()) < 32:
+        raise SettingsError(
+            "OPSDECK_API__SECRET_KEY (api.secret_key)",
+            "needs at least 32 characters (e.g. from `python -c 'import secrets; "
+            "print(secrets.token_urlsafe(48))'`)",
+        )
+    return secret.get_secret_value()
+
+
+def _pool(url: str, settings: ApiSettings, *, read_only: bool) -> AsyncConnectionPool:
+    # psycopg prepares a query it has run five times, and PostgreSQL may then reuse one
+    # generic plan for it: a plan made without the parameters (a 24-hour or a 30-day range,
+    # a rare or a common search word) and kept whatever SET LOCAL later asks (the search's
+    # choice of index, api.queries.api_logs). Every execution is planned for its values.
+    options = (
+        f"-c statement_timeout={int(settings.statement_timeout_seconds * 1000)} "
+        f"-c max_parallel_workers_per_gather={settings.parallel_workers_per_query} "
+        "-c plan_cache_mode=force_custom_plan"
+    )
+    if read_only:
+        options += " -c default_transaction_read_only=on"
+    kwargs: dict[str, Any] = {
+        "autocommit": True,
+        "application_name": APPLICATION_NAME,
+        "options": options,
+        "connect_timeout": 5,
+    }
+    return AsyncConnectionPool(
+        libpq_url(url),
+        min_size=1,
+        max_size=settings.pool_max_connections,
+        kwargs=kwargs,
+        open=False,
+        check=AsyncConnectionPool.check_connection,
+        name=f"opsdeck-api-{'platform' if read_only else 'ops'}",
+    )
+
+
+@asynccontextmanager
+async def open_runtime(settings: Settings, metrics: HttpMetrics) -> AsyncIterator[Runtime]:
+    ops_url = settings.require("database_url", "opsdeck api")
+    redis_url = settings.require("redis_url", "opsdeck api", "sessions and rate limits live there")
+    keys = Keys(secret_key(settings))
+    platform = _pool(settings.platform_url or ops_url, settings.api, read_only=True)
+    ops = _pool(ops_url, settings.api, read_only=False)
+    redis = Redis.from_url(redis_url, decode_responses=True)
+    await platform.open(wait=False)
+    await ops.open(wait=False)
+    templates = Jinja2Templates(directory=TEMPLATES)
+    try:
+        yield Runtime(
+            settings=settings,
+            platform=platform,
+            ops=ops,
+            redis=redis,
+            keys=keys,
+            sessions=SessionStore(redis, keys.session, settings.api.session_ttl_seconds),
+            limiter=RateLimiter(redis),
+            proxy=TrustedProxy(settings.api),
+            templates=templates,
+            metrics=metrics,
+        )
+    finally:
+        await platform.close()
+        await ops.close()
+        await redis.aclose()

@@ -1,0 +1,209 @@
+"""Sign-in and sign-out pages: password plus TOTP code (mandatory for super admins), both
+rate-limited per user and per address in Redis; every attempt is audited."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import anyio
+from psycopg.rows import dict_row
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from api.audit import AuditEntry, record
+from api.auth import passwords, totp
+from api.auth.sessions import COOKIE
+from api.pages import render
+from api.problems import invalid
+from api.queries import access as sql
+from api.rbac import Role
+from api.routes import Param, RouteSpec, audit_entry, principal_of, runtime_of, safe_next
+from api.runtime import Runtime
+
+log = logging.getLogger(__name__)
+FAILED = "Unknown user, wrong password or wrong two-factor code."
+FORM = "application/x-www-form-urlencoded"
+
+
+def _field(form: Any, name: str, limit: int, *, printable: bool = True) -> str:
+    value = form.get(name, "")
+    if not isinstance(value, str) or len(value) > limit:
+        raise invalid(name, f"at most {limit} characters")
+    if "\x00" in value or (printable and not value.isprintable()):
+        raise invalid(name, "printable characters only")
+    return value
+
+
+async def login_page(request: Request) -> Response:
+    next_path = safe_next(request.query_params.get("next"))
+    return render(request, "login.html", {"next": next_path, "error": None, "username": ""})
+
+
+async def _user(runtime: Runtime, username: str) -> dict[str, Any] | None:
+    async with runtime.ops.connection() as conn:
+        cursor = conn.cursor(row_factory=dict_row)
+        await cursor.execute(sql.USER_BY_NAME, {"username": username})
+        found: dict[str, Any] | None = await cursor.fetchone()
+    return found
+
+
+async def _limited(runtime: Runtime, username: str, address: str) -> int | None:
+    """Seconds to wait when this user or this address tried too often, else None."""
+    api = runtime.api
+    window = api.login_window_seconds
+    for name, limit in (
+        (f"login-user:{username.lower()}", api.login_attempts_per_user),
+        (f"login-ip:{address}", api.login_attempts_per_address),
+    ):
+        verdict = await runtime.limiter.hit(name, limit, window)
+        if not verdict.allowed:
+            return verdict.retry_after
+    return None
+
+
+async def _check(
+    runtime: Runtime, user: dict[str, Any] | None, password: str, code: str
+) -> str | None:
+    """Why the sign-in fails (for the audit trail), or None when it succeeds."""
+    hashed = user["password_hash"] if user else None
+    if not await anyio.to_thread.run_sync(passwords.verify_password, hashed, password):
+        return "bad credentials"
+    assert user is not None
+    if user["disabled_at"] is not None:
+        return "account disabled"
+    secret = user["totp_secret"]
+    if secret is None:
+        return "two-factor not set up" if user["role"] == Role.SUPER_ADMIN else None
+    if not await totp.verify_code(runtime.redis, user["id"], secret, code):
+        return "bad two-factor code"
+    return None
+
+
+async def login(request: Request) -> Response:
+    runtime = runtime_of(request)
+    form = await request.form()
+    username = _field(form, "username", 128).strip()
+    password = _field(form, "password", 256, printable=False)
+    code = _field(form, "code", 8)
+    next_path = safe_next(_field(form, "next", 2000))
+    address = request.client.host if request.client else "unknown"
+    context = {"next": next_path, "username": username}
+    entry = {
+        "actor": username or "(blank)",
+        "action": "sign_in",
+        "request_id": request.scope["state"].get("request_id"),
+        "ip_address": address if request.client else None,
+    }
+    wait = await _limited(runtime, username, address)
+    if wait is not None:
+        log.warning("sign-in rate limit hit for %r from %s", username, address)
+        response = render(
+            request,
+            "login.html",
+            {**context, "error": f"Too many attempts; try again in {wait} s."},
+            status=429,
+        )
+        response.headers["Retry-After"] = str(wait)
+        return response
+    user = await _user(runtime, username)
+    failure = await _check(runtime, user, password, code)
+    if failure is not None or user is None:
+        await record(runtime.ops, AuditEntry(**entry, outcome="failed", reason=failure))
+        return render(request, "login.html", {**context, "error": FAILED}, status=401)
+    session, cookie = await runtime.sessions.create(user["id"], user["username"], user["role"])
+    rehash = None
+    if passwords.needs_rehash(user["password_hash"]):
+        rehash = await anyio.to_thread.run_sync(passwords.hash_password, password)
+    async with runtime.ops.connection() as conn:
+        await conn.execute(sql.SIGNED_IN, {"id": user["id"], "password_hash": rehash})
+    await record(
+        runtime.ops,
+        AuditEntry(
+            **{**entry, "actor": user["username"]},
+            actor_role=user["role"],
+            details={"via": "password+totp" if user["totp_secret"] else "password"},
+        ),
+    )
+    response = RedirectResponse(next_path, status_code=303)
+    response.set_cookie(
+        COOKIE,
+        cookie,
+        max_age=runtime.sessions.ttl,
+        httponly=True,
+        samesite="strict",
+        secure=runtime.api.cookie_secure,
+        path="/",
+    )
+    log.info("signed in %s (session %s...)", user["username"], session.id[:6])
+    return response
+
+
+async def logout(request: Request) -> Response:
+    runtime = runtime_of(request)
+    principal = principal_of(request)
+    if principal.session is not None:
+        await runtime.sessions.revoke(principal.session)
+    await record(runtime.ops, audit_entry(request, "sign_out"))
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(
+        COOKIE, path="/", httponly=True, samesite="strict", secure=runtime.api.cookie_secure
+    )
+    return response
+
+
+LOGIN_FORM = {
+    FORM: {
+        "type": "object",
+        "required": ["username", "password", "csrf_token"],
+        "properties": {
+            "username": {"type": "string", "maxLength": 128},
+            "password": {"type": "string", "maxLength": 256},
+            "code": {"type": "string", "maxLength": 8},
+            "next": {"type": "string", "maxLength": 2000},
+            "csrf_token": {"type": "string"},
+        },
+    }
+}
+CSRF_FORM = {
+    FORM: {
+        "type": "object",
+        "required": ["csrf_token"],
+        "properties": {"csrf_token": {"type": "string"}},
+    }
+}
+
+ROUTES = (
+    RouteSpec(
+        "/login",
+        "login_page",
+        login_page,
+        None,
+        "html",
+        "Sign-in page",
+        params=(Param("next", {"type": "string", "maxLength": 2000}),),
+        tags=("auth",),
+    ),
+    RouteSpec(
+        "/login",
+        "login",
+        login,
+        None,
+        "form",
+        "Sign in (password + TOTP code)",
+        methods=("POST",),
+        body=LOGIN_FORM,
+        tags=("auth",),
+    ),
+    RouteSpec(
+        "/logout",
+        "logout",
+        logout,
+        "signed_in",
+        "form",
+        "Sign out (ends the session)",
+        methods=("POST",),
+        body=CSRF_FORM,
+        tags=("auth",),
+    ),
+)

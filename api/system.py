@@ -1,0 +1,138 @@
+"""Public plumbing: liveness, readiness, metrics, the OpenAPI document, the stylesheet, and
+the home page listing the drilldowns a user may open."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+
+from api.incidents import metrics as incident_metrics
+from api.openapi import build_document
+from api.pages import render
+from api.problems import Problem
+from api.routes import RouteSpec, runtime_of
+
+log = logging.getLogger(__name__)
+STYLESHEET = Path(__file__).parent / "static" / "app.css"
+READY_TIMEOUT_SECONDS = 2.0
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def _check(name: str, probe: object) -> str | None:
+    try:
+        await asyncio.wait_for(probe, READY_TIMEOUT_SECONDS)  # type: ignore[arg-type]
+    except Exception as exc:  # noqa: BLE001 - any failure means "not ready", reported by name
+        log.warning("readiness: %s unavailable: %s", name, exc)
+        return name
+    return None
+
+
+async def _query(pool: object) -> None:
+    async with pool.connection() as conn:  # type: ignore[attr-defined]
+        await conn.execute("SELECT 1")
+
+
+async def readyz(request: Request) -> Response:
+    runtime = runtime_of(request)
+    failed = [
+        name
+        for name in await asyncio.gather(
+            _check("platform database", _query(runtime.platform)),
+            _check("ops database", _query(runtime.ops)),
+            _check("redis", runtime.redis.ping()),
+        )
+        if name
+    ]
+    if failed:
+        raise Problem(503, f"not ready: {', '.join(failed)} unavailable")
+    return JSONResponse({"status": "ready"})
+
+
+async def metrics(request: Request) -> Response:
+    runtime = runtime_of(request)
+    return Response(
+        runtime.metrics.render() + await incident_metrics.exposition(runtime.ops),
+        media_type="text/plain; version=0.0.4; charset=utf-8",
+    )
+
+
+async def openapi(request: Request) -> Response:
+    return JSONResponse(build_document(request.app.state.specs))
+
+
+async def stylesheet(request: Request) -> Response:
+    return FileResponse(STYLESHEET, media_type="text/css")
+
+
+async def home(request: Request) -> Response:
+    return render(request, "index.html", {})
+
+
+STATUS_SCHEMA = {
+    "type": "object",
+    "required": ["status"],
+    "properties": {"status": {"type": "string"}},
+}
+
+ROUTES = (
+    RouteSpec(
+        "/healthz",
+        "healthz",
+        healthz,
+        None,
+        "json",
+        "Liveness",
+        schema=STATUS_SCHEMA,
+        tags=("system",),
+    ),
+    RouteSpec(
+        "/readyz",
+        "readyz",
+        readyz,
+        None,
+        "json",
+        "Readiness: databases and Redis answer",
+        schema=STATUS_SCHEMA,
+        tags=("system",),
+    ),
+    RouteSpec(
+        "/metrics",
+        "metrics",
+        metrics,
+        None,
+        "text",
+        "Prometheus metrics of the API",
+        tags=("system",),
+        media_type="text/plain",
+    ),
+    RouteSpec(
+        "/openapi.json",
+        "openapi",
+        openapi,
+        None,
+        "json",
+        "This document",
+        schema={"type": "object"},
+        tags=("system",),
+    ),
+    RouteSpec(
+        "/static/app.css",
+        "stylesheet",
+        stylesheet,
+        None,
+        "text",
+        "Stylesheet",
+        tags=("system",),
+        media_type="text/css",
+    ),
+    RouteSpec(
+        "/", "home", home, "signed_in", "html", "The drilldowns you may open", tags=("system",)
+    ),
+)

@@ -1,0 +1,111 @@
+"""Background work of the API process: the usage roll-up and audit retention.
+
+Several API processes may run: the roll-up takes its state row ``FOR UPDATE SKIP LOCKED``,
+so one folds while the others skip; retention is idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from datetime import UTC, datetime, timedelta
+
+import anyio
+
+from api.audit import apply_retention
+from api.queries import usage as sql
+from api.runtime import Runtime
+from opsdeck.database import connect
+
+log = logging.getLogger(__name__)
+FLOOR = datetime(1970, 1, 2, tzinfo=UTC)
+
+
+async def fold_usage(runtime: Runtime) -> bool:
+    """Fold one step of new API log rows into the usage roll-up; True when more is waiting."""
+    api = runtime.api
+    async with runtime.ops.connection() as ops, ops.transaction():
+        state = await (await ops.execute(sql.STATE)).fetchone()
+        if state is None:
+            return False  # another process is folding
+        folded_until: datetime = state[0]
+        async with runtime.platform.connection() as platform:
+            horizon_row = await (
+                await platform.execute(
+                    sql.HORIZON,
+                    {
+                        "lookback": api.usage_horizon_lookback_seconds,
+                        "ignore": sql.READ_ONLY_APPLICATIONS,
+                    },
+                )
+            ).fetchone()
+            horizon: datetime = horizon_row[0] if horizon_row else datetime.now(UTC)
+            if folded_until < FLOOR:
+                first = await (
+                    await platform.execute(sql.FIRST_WRITE, {"after": folded_until})
+                ).fetchone()
+                if first is None or first[0] is None:
+                    return False
+                folded_until = first[0]
+            until = min(horizon, folded_until + timedelta(seconds=api.usage_rollup_step_seconds))
+            if until <= folded_until:
+                return False
+            cursor = await platform.execute(sql.FOLD, {"lo": folded_until, "hi": until})
+            rows = await cursor.fetchall()
+        if rows:
+            await ops.execute(sql.STAGE)
+            async with ops.cursor().copy(sql.COPY_STAGE) as copy:
+                for row in rows:
+                    await copy.write_row(row)
+            await ops.execute(sql.MERGE_DAILY)
+            await ops.execute(sql.MERGE_MONTHLY)
+        await ops.execute(sql.ADVANCE, {"until": until})
+    return until < horizon
+
+
+async def _usage_loop(runtime: Runtime) -> None:
+    while True:
+        try:
+            more = await fold_usage(runtime)
+        except Exception:
+            log.exception("usage roll-up failed; retrying")
+            more = False
+        if not more:
+            await asyncio.sleep(runtime.api.usage_rollup_interval_seconds)
+
+
+def _retention(url: str, days: int) -> int:
+    with connect(url, application_name="opsdeck-api-retention") as conn:
+        return apply_retention(conn, days, actor="opsdeck-api")
+
+
+async def _retention_loop(runtime: Runtime) -> None:
+    url = runtime.settings.require("database_url", "audit retention")
+    while True:
+        try:
+            deleted = await anyio.to_thread.run_sync(
+                _retention, url, runtime.api.audit_retention_days
+            )
+            if deleted:
+                log.info("audit retention removed %d entries", deleted)
+        except Exception:
+            log.exception("audit retention failed; retrying later")
+        await asyncio.sleep(runtime.api.audit_retention_interval_seconds)
+
+
+@asynccontextmanager
+async def running(runtime: Runtime) -> AsyncIterator[None]:
+    tasks = [
+        asyncio.create_task(_usage_loop(runtime), name="usage-rollup"),
+        asyncio.create_task(_retention_loop(runtime), name="audit-retention"),
+    ]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with suppress(asyncio.CancelledError):
+                await task

@@ -1,0 +1,454 @@
+"""Exporter benchmark: opsdeck against query-exporter, on the same data and the same KPIs.
+
+For each scale (simulator history of 30 days) and each contender -- opsdeck's exporter,
+query-exporter 5.0.2 with the plain SQL run on every scrape, and the same scheduled every
+15 s -- it measures, with live traffic running: scrape latency p50/p99, freshness p50/p99
+(a marker row inserted, /metrics polled every 50 ms until it counts), PostgreSQL CPU
+seconds per minute of steady state above the traffic's own, and exporter RSS. Then it
+stops the traffic and checks every opsdeck value against the plain SQL; any difference
+fails the run.
+
+    python -m bench.exporter --scales medium,large
+
+Uses DATABASE_URL's server when set (it must run on this machine: CPU is read from /proc),
+else an embedded PostgreSQL. query-exporter is installed into .opsdeck/bench/qe on first use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+import httpx
+import psycopg
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from bench.history import admin_url as bench_admin_url
+from bench.history import history
+from bench.pgcpu import cpu_seconds, postmaster_pid, rss_mib
+from bench.plain_sql import plain_values, query_exporter_config
+from opsdeck.database import libpq_url
+from opsdeck.embedded import free_port
+from opsdeck.settings import Settings
+from opsdeck.simulator.live import LiveOptions, LiveSimulator
+from opsdeck.supervisor import Supervisor
+
+REPO = Path(__file__).resolve().parent.parent
+QE_VERSION = "5.0.2"
+MARKER_METRIC = "opsdeck_booked_revenue_cents_total"
+
+
+@dataclass
+class Result:
+    name: str
+    scrapes: list[float] = field(default_factory=list)
+    freshness: list[float] = field(default_factory=list)
+    cpu_per_minute: float = 0.0
+    rss_mib: float = 0.0
+    note: str = ""
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+# -- data ------------------------------------------------------------------------------
+
+
+def database(admin_url: str, scale: str, reuse: bool, keep_state: bool) -> str:
+    url, reused = history(admin_url, scale, reuse)
+    if reused and not keep_state:
+        _reset_ops(url)
+    return url
+
+
+def _reset_ops(url: str) -> None:
+    """Start the exporter from scratch on reused data (its state is not part of the data)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "TRUNCATE ops.kpi_values, ops.kpi_cursors, ops.kpi_recon, ops.kpi_recon_minutes, "
+            "ops.kpi_booking_conflicts"
+        )
+
+
+@contextmanager
+def traffic(url: str, rate: float) -> Iterator[None]:
+    simulator = LiveSimulator(url, url, LiveOptions(rate=rate, writers=8, seasonal=False))
+    stop = threading.Event()
+    thread = threading.Thread(target=simulator.run, args=(stop, lambda c, e: None))
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+# ISO 4217 reserves XXX for "no currency": no simulated booking uses it, so marker rows land
+# in revenue{currency="other"} and nowhere else.
+MARKER_CURRENCY = "XXX"
+
+
+def insert_marker(url: str, serial: int) -> None:
+    """A confirmed booking in a currency no traffic uses: it moves revenue{currency="other"}."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            """INSERT INTO platform.bookings (resource_id, customer_id, location_id, start_at, end_at,
+                   status, amount_cents, currency, confirmed_at)
+               SELECT r.id, 1, r.location_id, now() + (400 * 24 + %s) * interval '1 hour',
+                      now() + (400 * 24 + %s) * interval '1 hour' + interval '30 minutes',
+                      'confirmed', 1, %s, now()
+               FROM platform.resources r ORDER BY r.id LIMIT 1""",
+            (serial, serial, MARKER_CURRENCY),
+        )
+
+
+# -- contenders ------------------------------------------------------------------------
+
+
+class Contender:
+    name: str
+    process: subprocess.Popen[bytes]
+    port: int
+
+    def scrape(self, timeout: float = 900) -> str:
+        response = httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=timeout)
+        response.raise_for_status()
+        return response.text
+
+    def marker_value(self, text: str) -> float:
+        total = 0.0
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == MARKER_METRIC and sample.labels.get("currency") == "other":
+                    total += sample.value
+        return total
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+class Opsdeck(Contender):
+    name = "opsdeck"
+
+    def __init__(self, url: str, log: Path) -> None:
+        self.port = free_port(0)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OPSDECK_")}
+        env.update(DATABASE_URL=url, PYTHONPATH=str(REPO))
+        env.pop("PLATFORM_DATABASE_URL", None)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "opsdeck", "exporter", "--port", str(self.port)],
+            env=env,
+            cwd=REPO,
+            stdout=log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+
+    def caught_up(self, since: float) -> bool:
+        try:
+            text = self.scrape(timeout=5)
+        except httpx.HTTPError:
+            return False
+        lags = [
+            s.value
+            for f in text_string_to_metric_families(text)
+            for s in f.samples
+            if s.name == "opsdeck_collector_lag_seconds"
+        ]
+        ups = [
+            s.value
+            for f in text_string_to_metric_families(text)
+            for s in f.samples
+            if s.name == "opsdeck_collector_up"
+        ]
+        return bool(lags) and all(ups) and all(time.time() - lag > since for lag in lags)
+
+
+class QueryExporter(Contender):
+    def __init__(
+        self, binary: Path, url: str, interval: int | None, settings: Settings, log: Path
+    ) -> None:
+        self.name = "query-exporter, every 15 s" if interval else "query-exporter, on scrape"
+        self.port = free_port(0)
+        dsn = "postgresql+psycopg2://" + libpq_url(url).partition("://")[2]
+        config = Path(tempfile.mkdtemp(prefix="qe-")) / "config.yaml"
+        config.write_text(yaml.safe_dump(query_exporter_config(settings, dsn, interval)))
+        self.process = subprocess.Popen(
+            [
+                str(binary),
+                "--config",
+                str(config),
+                "-H",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-L",
+                "warning",
+            ],
+            stdout=log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+
+    def has_values(self) -> bool:
+        if self.process.poll() is not None:
+            raise SystemExit(f"{self.name} exited with status {self.process.returncode}")
+        try:
+            return "opsdeck_bookings_confirmed_total{" in self.scrape(timeout=900)
+        except httpx.HTTPError:
+            return False
+
+
+def query_exporter_binary() -> Path:
+    venv = REPO / ".opsdeck" / "bench" / "qe"
+    binary = venv / "bin" / "query-exporter"
+    if not binary.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run(
+            [
+                str(venv / "bin" / "pip"),
+                "install",
+                "--quiet",
+                f"query-exporter=={QE_VERSION}",
+                "psycopg2-binary",
+            ],
+            check=True,
+        )
+    return binary
+
+
+# -- measurements ----------------------------------------------------------------------
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if condition():
+            return time.monotonic() - started
+        time.sleep(0.5)
+    raise SystemExit(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def time_scrapes(
+    contender: Contender, count: int, budget: float, pace: float = 0.0, minimum: int = 3
+) -> list[float]:
+    timings: list[float] = []
+    deadline = time.monotonic() + budget
+    while len(timings) < count and (time.monotonic() < deadline or len(timings) < minimum):
+        started = time.perf_counter()
+        contender.scrape()
+        timings.append(time.perf_counter() - started)
+        time.sleep(max(0.0, pace - timings[-1]))
+    return timings
+
+
+def freshness(contender: Contender, url: str, markers: int, serial: list[int]) -> list[float]:
+    delays: list[float] = []
+    for _ in range(markers):
+        before = contender.marker_value(contender.scrape())
+        serial[0] += 1
+        insert_marker(url, serial[0])
+        inserted = time.monotonic()
+        while contender.marker_value(contender.scrape()) <= before:
+            time.sleep(0.05)
+        delays.append(time.monotonic() - inserted)
+    return delays
+
+
+def cpu_per_minute(
+    postmaster: int, seconds: float, load: Callable[[], object] | None = None
+) -> float:
+    stop = time.monotonic() + seconds
+    start_cpu = cpu_seconds(postmaster)
+    while time.monotonic() < stop:
+        if load:
+            load()
+        else:
+            time.sleep(0.5)
+    return (cpu_seconds(postmaster) - start_cpu) * 60 / seconds
+
+
+# -- the run ---------------------------------------------------------------------------
+
+
+def run_scale(admin_url: str, scale: str, args: argparse.Namespace, logs: Path) -> list[Result]:
+    settings = Settings()
+    url = database(admin_url, scale, args.reuse, args.keep_state)
+    print(HEADER, flush=True)
+    postmaster = postmaster_pid(admin_url)
+    serial = [int(time.time()) % 100_000]
+    results: list[Result] = []
+    with traffic(url, args.rate):
+        baseline = cpu_per_minute(postmaster, args.steady)
+        print(f"[{scale}] traffic alone: {baseline:.2f} PostgreSQL CPU s/min", flush=True)
+
+        opsdeck = Opsdeck(url, logs / f"opsdeck-{scale}.log")
+        catch_up = wait_for(lambda: opsdeck.caught_up(time.time() - 2), 3600, "opsdeck to catch up")
+        start = "from its saved state" if args.keep_state else "from nothing"
+        print(f"[{scale}] opsdeck caught up {start} in {catch_up:.0f} s", flush=True)
+        result = Result("opsdeck", note=f"caught up with the history {start} in {catch_up:.0f} s")
+        result.cpu_per_minute = cpu_per_minute(postmaster, args.steady) - baseline
+        result.scrapes = time_scrapes(opsdeck, args.scrapes, budget=600)
+        result.freshness = freshness(opsdeck, url, args.markers, serial)
+        result.rss_mib = rss_mib(opsdeck.process.pid)
+        results.append(result)
+        print(row(result), flush=True)
+
+    try:
+        stopped = time.time()
+        wait_for(lambda: opsdeck.caught_up(stopped + 1), 600, "opsdeck to fold the last traffic")
+        time.sleep(2)
+        check_values(opsdeck, url, settings, scale)
+    finally:
+        opsdeck.stop()
+
+    binary = query_exporter_binary()
+    with traffic(url, args.rate):
+        for interval in (15, None):
+            qe = QueryExporter(binary, url, interval, settings, logs / f"qe-{scale}-{interval}.log")
+            try:
+                wait_for(qe.has_values, 3600, f"{qe.name} to publish")
+                result = Result(qe.name)
+                if interval:
+                    result.cpu_per_minute = cpu_per_minute(postmaster, args.steady) - baseline
+                    result.scrapes = time_scrapes(qe, args.scrapes, budget=600)
+                    result.freshness = freshness(qe, url, args.qe_markers, serial)
+                else:
+                    # Prometheus scrapes every 15 s; each scrape runs every query.
+                    result.cpu_per_minute = (
+                        cpu_per_minute(
+                            postmaster,
+                            max(args.steady, 60),
+                            partial(time_scrapes, qe, 1, 0, pace=15.0),
+                        )
+                        - baseline
+                    )
+                    result.scrapes = time_scrapes(
+                        qe, args.scrapes, args.on_scrape_budget, minimum=args.on_scrape_minimum
+                    )
+                    result.freshness = freshness(qe, url, args.on_scrape_markers, serial)
+                result.rss_mib = rss_mib(qe.process.pid)
+                results.append(result)
+                print(row(result), flush=True)
+            finally:
+                qe.stop()
+    return results
+
+
+def check_values(opsdeck: Opsdeck, url: str, settings: Settings, scale: str) -> None:
+    served: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+    for family in text_string_to_metric_families(opsdeck.scrape()):
+        for sample in family.samples:
+            if sample.name.startswith("opsdeck_") and not sample.name.startswith(
+                ("opsdeck_collector", "opsdeck_exporter")
+            ):
+                served[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    with psycopg.connect(url) as conn:
+        expected = plain_values(conn, settings)
+    wrong = [
+        (k, served.get(k, 0.0), v)
+        for k, v in sorted(expected.items())
+        if abs(served.get(k, 0.0) - v) > 1e-6 * max(1.0, abs(v))
+    ]
+    extra = [k for k, v in served.items() if k not in expected and v != 0]
+    if wrong or extra:
+        for k, got, want in wrong[:20]:
+            print(f"  DIFFERS {k}: opsdeck {got} != plain SQL {want}")
+        for k in extra[:20]:
+            print(f"  ONLY IN OPSDECK {k}: {served[k]}")
+        raise SystemExit(f"[{scale}] opsdeck values differ from plain SQL")
+    print(f"[{scale}] all values equal plain SQL ({len(expected)} series checked)", flush=True)
+
+
+HEADER = (
+    f"{'exporter':<30}{'scrapes':>8}{'p50 ms':>10}{'p99 ms':>10}{'fresh p50 s':>12}"
+    f"{'fresh p99 s':>12}{'PG CPU s/min':>14}{'RSS MiB':>9}"
+)
+
+
+def row(r: Result) -> str:
+    return (
+        f"{r.name:<30}{len(r.scrapes):>8}{pct(r.scrapes, 0.5) * 1000:>10.1f}"
+        f"{pct(r.scrapes, 0.99) * 1000:>10.1f}{pct(r.freshness, 0.5):>12.2f}"
+        f"{pct(r.freshness, 0.99):>12.2f}{r.cpu_per_minute:>14.2f}{r.rss_mib:>9.0f}"
+    )
+
+
+def report(scale: str, results: list[Result]) -> None:
+    print(f"\n{scale}: scrape latency, freshness and PostgreSQL cost, with live traffic")
+    print(HEADER)
+    for r in results:
+        print(row(r))
+    opsdeck = results[0]
+    for other in results[1:]:
+        ratio = other.cpu_per_minute / max(opsdeck.cpu_per_minute, 1e-3)
+        print(f"  PostgreSQL CPU: {other.name} costs {ratio:,.0f}x opsdeck")
+    print(
+        f"  {opsdeck.note}; freshness p50 over {len(opsdeck.freshness)} markers "
+        f"(mean {statistics.mean(opsdeck.freshness):.2f} s)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--scales", default="medium,large")
+    parser.add_argument(
+        "--rate", type=float, default=100.0, help="live payment attempts per second"
+    )
+    parser.add_argument("--steady", type=float, default=60.0, help="seconds of each CPU window")
+    parser.add_argument("--scrapes", type=int, default=200)
+    parser.add_argument("--markers", type=int, default=40)
+    parser.add_argument("--qe-markers", type=int, default=8)
+    parser.add_argument("--on-scrape-budget", type=float, default=300.0)
+    parser.add_argument("--reuse", action="store_true", help="reuse an earlier run's history")
+    parser.add_argument(
+        "--keep-state",
+        action="store_true",
+        help="with --reuse: keep opsdeck's folded state (the initial fold is not measured)",
+    )
+    parser.add_argument("--on-scrape-markers", type=int, default=3)
+    parser.add_argument(
+        "--on-scrape-minimum", type=int, default=3, help="scrapes on scrape, whatever the budget"
+    )
+    args = parser.parse_args()
+    print(
+        f"machine: {platform.node()}, {os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}"
+    )
+    logs = REPO / ".opsdeck" / "bench" / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    supervisor = Supervisor()
+    try:
+        admin_url = bench_admin_url(supervisor)
+        with psycopg.connect(admin_url) as conn:
+            version = conn.execute("SHOW server_version").fetchone()
+        print(f"PostgreSQL {version[0] if version else '?'}", flush=True)
+        for scale in [s for s in args.scales.split(",") if s]:
+            report(scale, run_scale(admin_url, scale, args, logs))
+    finally:
+        supervisor.stop_all()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Grafana dashboards as Python, generating the committed JSON beside them."""

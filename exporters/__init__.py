@@ -1,0 +1,1 @@
+"""The incremental KPI engine and its /metrics server."""

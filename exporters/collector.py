@@ -1,0 +1,138 @@
+"""What a KPI collector is: it folds the platform events of one time window into changes.
+
+The engine gives every collector a window ``[since, until)`` of *event time* in which every
+event is already visible (``until`` is the commit horizon, see ``horizon.py``) and none has
+been folded before (``since`` is where the last committed fold stopped). A collector reads
+just those events, through indexes on their event-time columns, and reports increments to
+counters and new values of gauges. The engine persists them with the cursor in one
+transaction, so a window is folded exactly once.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, SupportsFloat
+
+import psycopg
+
+from exporters.families import Family
+from opsdeck.settings import Settings
+
+SeriesKey = tuple[str, tuple[str, ...]]
+
+
+@dataclass
+class Changes:
+    """Counter increments and gauge values produced by one fold."""
+
+    increments: dict[SeriesKey, float] = field(default_factory=lambda: defaultdict(float))
+    gauges: dict[SeriesKey, float] = field(default_factory=dict)
+
+    def inc(self, family: Family, labels: Sequence[str], amount: SupportsFloat = 1.0) -> None:
+        # SQL sums of bigint arrive as Decimal: every value is a float from here on.
+        if amount:
+            self.increments[(family.name, tuple(labels))] += float(amount)
+
+    def set(self, family: Family, labels: Sequence[str], value: SupportsFloat) -> None:
+        self.gauges[(family.name, tuple(labels))] = float(value)
+
+    def observe(
+        self,
+        family: Family,
+        labels: Sequence[str],
+        per_bucket: Sequence[float],
+        total: SupportsFloat,
+    ) -> None:
+        """Add observations to a histogram: ``per_bucket[i]`` observations fell in bucket i
+        (not cumulative; the last entry is the +Inf overflow), their sum is ``total``."""
+        assert len(per_bucket) == len(family.buckets) + 1
+        running = 0.0
+        for bound, count in zip((*family.buckets, math.inf), per_bucket, strict=True):
+            running += count  # buckets are cumulative, as Prometheus exposes them
+            self.inc(_bucket(family), (*labels, le_label(bound)), running)
+        self.inc(_sum(family), labels, total)
+        self.inc(_count(family), labels, running)
+
+
+def histogram_series(family: Family, labels: Sequence[str]) -> list[SeriesKey]:
+    """Every series of one histogram child: its buckets, sum and count."""
+    bounds = (*family.buckets, math.inf)
+    return [
+        *((family.name + "_bucket", (*labels, le_label(b))) for b in bounds),
+        (family.name + "_sum", tuple(labels)),
+        (family.name + "_count", tuple(labels)),
+    ]
+
+
+def le_label(bound: float) -> str:
+    return "+Inf" if math.isinf(bound) else repr(float(bound))
+
+
+def _bucket(family: Family) -> Family:
+    return Family(family.name + "_bucket", "counter", family.help, (*family.labels, "le"))
+
+
+def _sum(family: Family) -> Family:
+    return Family(family.name + "_sum", "counter", family.help, family.labels)
+
+
+def _count(family: Family) -> Family:
+    return Family(family.name + "_count", "counter", family.help, family.labels)
+
+
+@dataclass(frozen=True)
+class FoldContext:
+    """A collector's view of one fold: a REPEATABLE READ platform transaction, the ops
+    transaction the results commit in, and the settings."""
+
+    platform: psycopg.Connection[Any]
+    ops: psycopg.Connection[Any]
+    settings: Settings
+    now: datetime  # the ops database's clock at the start of the fold
+
+    def rows(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        return self.platform.execute(sql, params).fetchall()
+
+
+class Collector(ABC):
+    """A named group of KPI families computed from a few platform tables."""
+
+    name: str
+
+    def __init__(self, settings: Settings, families: dict[str, Family]) -> None:
+        self.settings = settings
+        self.families = families
+
+    @property
+    @abstractmethod
+    def owned(self) -> tuple[str, ...]:
+        """Names of the families this collector produces."""
+
+    def family(self, name: str) -> Family:
+        return self.families[name]
+
+    @abstractmethod
+    def earliest(self, platform: psycopg.Connection[Any]) -> datetime | None:
+        """The oldest event time this collector would fold (where a first fold starts)."""
+
+    @abstractmethod
+    def fold(self, ctx: FoldContext, since: datetime, until: datetime, changes: Changes) -> None:
+        """Fold the events with event time in ``[since, until)``."""
+
+    def refresh_gauges(self, ctx: FoldContext, changes: Changes) -> None:  # noqa: B027 - optional hook
+        """Recompute state gauges with bounded queries; most collectors have none."""
+
+    def zero_series(self) -> Iterable[SeriesKey]:
+        """Series that exist from the start (at zero): known label combinations."""
+        return ()
+
+
+def earliest_of(platform: psycopg.Connection[Any], sql: str) -> datetime | None:
+    """Run a ``SELECT least(min(...), ...)`` over indexed event columns."""
+    row = platform.execute(sql).fetchone()
+    return row[0] if row else None

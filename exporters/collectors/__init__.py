@@ -1,0 +1,1 @@
+"""The KPI collectors, one per group of related families."""

@@ -1,0 +1,325 @@
+"""The fold loop: every collector folds its next window of event time on its own thread.
+
+One fold is one REPEATABLE READ read of the platform and one ops transaction that writes
+the changed values and the collector's new cursor together, under the leader's epoch. A
+collector that fails only stops itself: it reports ``opsdeck_collector_up = 0``, keeps its
+cursor, and folds the whole missed window at its next success.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from exporters.collector import Changes, Collector, FoldContext, SeriesKey
+from exporters.failures import one_line
+from exporters.horizon import Horizon
+from exporters.leadership import Leadership
+from exporters.queries import store as q
+from exporters.snapshot import Health, Snapshot
+from opsdeck.database import close_quietly, connect
+from opsdeck.settings import Settings
+
+log = logging.getLogger(__name__)
+APPLICATION = "opsdeck-exporter"
+MIN_WINDOW = timedelta(minutes=1)
+CURSOR_SAVE_SECONDS = 5.0
+
+
+class NotLeader(Exception):
+    """Another replica was elected since this fold's epoch."""
+
+
+class Engine:
+    def __init__(
+        self,
+        settings: Settings,
+        collectors: Sequence[Collector],
+        snapshot: Snapshot,
+        on_ready: Callable[[], None] = lambda: None,
+    ) -> None:
+        exporter = settings.exporter
+        self.on_ready = on_ready
+        self.settings = settings
+        self.collectors = collectors
+        self.snapshot = snapshot
+        self.ops_url = settings.require("database_url", "opsdeck exporter")
+        self.platform_url = settings.platform_url or self.ops_url
+        self.horizon = Horizon(self.platform_url, exporter)
+        self.leadership = Leadership(
+            self.ops_url, exporter.leader_lock_key, exporter.statement_timeout_seconds
+        )
+        self.ready_epoch: int | None = None
+        self._ready = threading.Condition()
+
+    def run(self, stop: threading.Event) -> None:
+        threads = [
+            threading.Thread(target=self.horizon.run, args=(stop,), name="horizon"),
+            threading.Thread(target=self.leadership.run, args=(stop,), name="leadership"),
+            *(
+                threading.Thread(target=Worker(self, c).run, args=(stop,), name=f"fold-{c.name}")
+                for c in self.collectors
+            ),
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            self._supervise(stop)
+        finally:
+            stop.set()
+            with self._ready:
+                self._ready.notify_all()
+            for thread in threads:
+                thread.join()
+
+    def _supervise(self, stop: threading.Event) -> None:
+        """Load state on election; as a standby, follow the leader's committed values."""
+        refresh = self.settings.exporter.standby_refresh_seconds
+        failure: str | None = None
+        while not stop.is_set():
+            epoch = self.leadership.epoch
+            try:
+                if epoch is not None and epoch != self.ready_epoch:
+                    self._prepare(epoch)
+                elif epoch is None:
+                    self._set_ready(None)
+                    self._load()
+                failure = self._report(failure, None)
+            except psycopg.Error as exc:
+                failure = self._report(failure, one_line(exc))
+                self.snapshot.mark_all_down()
+            self.snapshot.set_leader(epoch is not None and epoch == self.ready_epoch)
+            stop.wait(refresh)
+
+    def _prepare(self, epoch: int) -> None:
+        with connect(self.ops_url, application_name=APPLICATION) as conn:
+            for collector in self.collectors:
+                params = [
+                    (collector.name, m, list(labels)) for m, labels in collector.zero_series()
+                ]
+                with conn.cursor() as cur:
+                    cur.executemany(q.ENSURE, params)
+            conn.commit()
+        self._load()
+        self._set_ready(epoch)
+        self.on_ready()
+
+    def _load(self) -> None:
+        with connect(self.ops_url, application_name=APPLICATION) as conn:
+            values = conn.execute(q.VALUES).fetchall()
+            cursors = conn.execute(q.CURSORS).fetchall()
+        self.snapshot.load(values, cursors, source_ok=True)
+
+    def _set_ready(self, epoch: int | None) -> None:
+        with self._ready:
+            self.ready_epoch = epoch
+            self._ready.notify_all()
+
+    def _report(self, previous: str | None, error: str | None) -> str | None:
+        if error != previous:
+            if error:
+                log.error("ops database: %s", error)
+            elif previous:
+                log.info("ops database: recovered")
+        return error
+
+    def wait_ready(self, epoch: int, timeout: float) -> bool:
+        with self._ready:
+            return self._ready.wait_for(lambda: self.ready_epoch == epoch, timeout)
+
+
+class Worker:
+    """Folds one collector's windows while this replica leads."""
+
+    def __init__(self, engine: Engine, collector: Collector) -> None:
+        self.engine = engine
+        self.collector = collector
+        exporter = engine.settings.exporter
+        self.max_window = timedelta(seconds=exporter.max_fold_window_seconds)
+        self.window = self.max_window
+        self.interval = exporter.fold_interval_seconds
+        self.gauge_interval = exporter.gauge_interval_seconds
+        self.epoch: int | None = None
+        self.cursor: datetime | None = None
+        self.last_gauges = 0.0
+        self.cursor_saved = 0.0
+        self.failure: str | None = None
+        self.failures = 0
+        self.platform: psycopg.Connection[Any] | None = None
+        self.ops: psycopg.Connection[Any] | None = None
+
+    def run(self, stop: threading.Event) -> None:
+        seen: datetime | None = None
+        while not stop.is_set():
+            horizon = self.engine.horizon.wait(seen, self.interval)
+            epoch = self.engine.leadership.epoch
+            if horizon is None or epoch is None or not self.engine.wait_ready(epoch, self.interval):
+                self._close()
+                continue
+            try:
+                caught_up = self.fold(epoch, horizon)
+                self._succeeded()
+            except Exception as exc:  # noqa: BLE001 - one collector's failure must not stop the others
+                self._failed(exc)
+                stop.wait(min(5.0, self.interval * 2**self.failures))
+                continue
+            if caught_up:
+                seen = horizon
+        self._close()
+
+    def fold(self, epoch: int, horizon: datetime) -> bool:
+        """Fold up to ``horizon`` (one window at most); True once the cursor reached it."""
+        platform, ops = self._connections()
+        if epoch != self.epoch:
+            self.cursor = self.engine.snapshot.view().health[self.collector.name].horizon
+            self.epoch = epoch
+        if self.cursor is None:
+            self.cursor = self.collector.earliest(platform) or horizon
+            platform.rollback()
+        since = self.cursor
+        until = min(horizon, since + self.window)
+        gauges_due = time.monotonic() - self.last_gauges >= self.gauge_interval
+        if until <= since and not gauges_due:
+            return True
+        started = time.monotonic()
+        try:
+            rows = self._fold_window(
+                platform, ops, epoch, (since, max(since, until)), gauges_due, started
+            )
+            ops.commit()
+        finally:
+            platform.rollback()  # a read-only snapshot: nothing to keep
+            if ops.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                ops.rollback()
+        duration = time.monotonic() - started
+        self.cursor = max(since, until)
+        if gauges_due:
+            self.last_gauges = started
+        self.engine.snapshot.apply(self.collector.name, rows, Health(True, duration, self.cursor))
+        # Grow a window shrunk by timeouts back only while folds stay far from the timeout.
+        if duration < 0.2 * self.engine.settings.exporter.statement_timeout_seconds:
+            self.window = min(self.max_window, self.window * 1.5)
+        return self.cursor >= horizon
+
+    def _fold_window(
+        self,
+        platform: psycopg.Connection[Any],
+        ops: psycopg.Connection[Any],
+        epoch: int,
+        window: tuple[datetime, datetime],
+        gauges_due: bool,
+        started: float,
+    ) -> list[tuple[Any, ...]]:
+        since, until = window
+        fence = ops.execute(q.FENCE, {"fence": q.FENCE_KEY}).fetchone()
+        if fence is None or int(fence[1]) != epoch:
+            raise NotLeader(f"epoch {epoch} was superseded by {fence[1] if fence else '?'}")
+        ctx = FoldContext(platform, ops, self.engine.settings, fence[2])
+        changes = Changes()
+        if until > since:
+            self.collector.fold(ctx, since, until, changes)
+        if gauges_due:
+            self.collector.refresh_gauges(ctx, changes)
+            self._drop_unchanged(changes)
+        rows = self._persist(ops, q.ADD, changes.increments)
+        rows += self._persist(ops, q.SET, changes.gauges)
+        # An empty window needs no write: folding it again after a restart changes nothing.
+        # The cursor is still saved now and then, for a standby's lag and a short restart.
+        due = started - self.cursor_saved >= CURSOR_SAVE_SECONDS
+        if rows or due or self._wrote_ops(ops):
+            ops.execute(
+                q.SAVE_CURSOR,
+                {
+                    "collector": self.collector.name,
+                    "horizon": until,
+                    "duration": time.monotonic() - started,
+                },
+            )
+            self.cursor_saved = started
+        return rows
+
+    def _drop_unchanged(self, changes: Changes) -> None:
+        served = self.engine.snapshot.view().values[self.collector.name]
+        for key in [k for k, v in changes.gauges.items() if served.get(k) == v]:
+            del changes.gauges[key]
+
+    @staticmethod
+    def _wrote_ops(ops: psycopg.Connection[Any]) -> bool:
+        """Whether this transaction has written anything (a collector's own ops rows)."""
+        row = ops.execute(q.WROTE).fetchone()
+        return bool(row and row[0])
+
+    def _persist(
+        self, ops: psycopg.Connection[Any], sql: str, series: dict[SeriesKey, float]
+    ) -> list[tuple[Any, ...]]:
+        if not series:
+            return []
+        params = {
+            "collector": self.collector.name,
+            "metrics": [metric for metric, _ in series],
+            "labels": [q.LABEL_SEPARATOR.join(labels) for _, labels in series],
+            "values": list(series.values()),
+        }
+        return ops.execute(sql, params).fetchall()
+
+    def _connections(self) -> tuple[psycopg.Connection[Any], psycopg.Connection[Any]]:
+        timeout = self.engine.settings.exporter.statement_timeout_seconds
+        if self.platform is None or self.platform.closed:
+            self.platform = connect(
+                self.engine.platform_url,
+                application_name=APPLICATION,
+                statement_timeout_seconds=timeout,
+            )
+            self.platform.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            self.platform.read_only = True
+        if self.ops is None or self.ops.closed:
+            self.ops = connect(
+                self.engine.ops_url, application_name=APPLICATION, statement_timeout_seconds=timeout
+            )
+            # A fold lost in a crash is folded again from the last durable cursor: no
+            # need to wait for the WAL flush on every commit.
+            self.ops.execute("SET synchronous_commit = off")
+            self.ops.commit()
+        return self.platform, self.ops
+
+    def _succeeded(self) -> None:
+        if self.failure is not None:
+            log.info("collector %s: recovered", self.collector.name)
+        self.failure = None
+        self.failures = 0
+
+    def _failed(self, exc: Exception) -> None:
+        message = one_line(exc)
+        self.failures = min(self.failures + 1, 6)
+        self.engine.snapshot.mark_down(self.collector.name)
+        if isinstance(exc, psycopg.errors.QueryCanceled):
+            self.window = max(MIN_WINDOW, self.window / 2)
+        if message != self.failure:
+            self._record_failure(message)
+            if isinstance(exc, psycopg.Error | NotLeader):
+                log.error("collector %s: %s", self.collector.name, message)
+            else:
+                log.exception("collector %s failed", self.collector.name)
+            self.failure = message
+        if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+            self._close()
+
+    def _record_failure(self, message: str) -> None:
+        """Tell a standby too (best effort: the ops database may be what failed)."""
+        try:
+            with connect(
+                self.engine.ops_url, application_name=APPLICATION, connect_timeout_seconds=2
+            ) as conn:
+                conn.execute(q.MARK_FAILED, {"collector": self.collector.name, "error": message})
+        except psycopg.Error as exc:
+            log.debug("could not record the failure of %s: %s", self.collector.name, exc)
+
+    def _close(self) -> None:
+        close_quietly(self.platform, self.ops)
+        self.platform = self.ops = None

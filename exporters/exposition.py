@@ -1,0 +1,109 @@
+"""Prometheus exposition of the snapshot: fresh families on every scrape, no queries.
+
+``describe()`` yields the families without samples, so registering never touches the
+database; ``collect()`` builds new metric families from the in-memory snapshot.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector as PrometheusCollector
+
+from exporters.collector import SeriesKey, le_label
+from exporters.families import HEALTH_FAMILIES, Family
+from exporters.snapshot import Snapshot, View
+
+
+class KpiExposition(PrometheusCollector):
+    def __init__(
+        self, families: Mapping[str, Family], owners: Mapping[str, str], snapshot: Snapshot
+    ) -> None:
+        self._families = families
+        self._owners = owners  # family name -> collector name
+        self._snapshot = snapshot
+
+    def describe(self) -> Iterator[Metric]:
+        for family in (*self._families.values(), *HEALTH_FAMILIES.values()):
+            yield _histogram(family) if family.kind == "histogram" else _simple(family)
+
+    def series_count(self) -> int:
+        return sum(len(metric.samples) for metric in self.collect())
+
+    def collect(self) -> Iterator[Metric]:
+        view = self._snapshot.view()
+        for family in self._families.values():
+            yield self._build(family, view.values.get(self._owners[family.name], {}))
+        yield from _health(view)
+
+    def _build(self, family: Family, values: Mapping[SeriesKey, float]) -> Metric:
+        if family.kind == "histogram":
+            histogram = _histogram(family)
+            _fill_histogram(histogram, family, values)
+            return histogram
+        metric = _simple(family)
+        for (name, labels), value in sorted(values.items()):
+            if name == family.name:
+                metric.add_metric(list(labels), value)
+        return metric
+
+
+def _simple(family: Family) -> CounterMetricFamily | GaugeMetricFamily:
+    labels = list(family.labels)
+    if family.kind == "counter":
+        return CounterMetricFamily(family.name.removesuffix("_total"), family.help, labels=labels)
+    return GaugeMetricFamily(family.name, family.help, labels=labels)
+
+
+def _histogram(family: Family) -> HistogramMetricFamily:
+    return HistogramMetricFamily(family.name, family.help, labels=list(family.labels))
+
+
+def _fill_histogram(
+    metric: HistogramMetricFamily, family: Family, values: Mapping[SeriesKey, float]
+) -> None:
+    buckets: dict[tuple[str, ...], dict[str, float]] = defaultdict(dict)
+    sums: dict[tuple[str, ...], float] = {}
+    for (name, labels), value in values.items():
+        if name == family.name + "_bucket":
+            buckets[labels[:-1]][labels[-1]] = value
+        elif name == family.name + "_sum":
+            sums[labels] = value
+    order = [le_label(b) for b in (*family.buckets, math.inf)]
+    for labels in sorted(buckets):
+        counts = buckets[labels]
+        series = [(le, counts.get(le, 0.0)) for le in order]
+        metric.add_metric(list(labels), _monotone(series), sums.get(labels, 0.0))
+
+
+def _monotone(series: Sequence[tuple[str, float]]) -> list[tuple[str, float]]:
+    """Cumulative buckets never decrease (a bucket first seen late is at least its left one)."""
+    out, running = [], 0.0
+    for le, value in series:
+        running = max(running, value)
+        out.append((le, running))
+    return out
+
+
+def _health(view: View) -> Iterator[Metric]:
+    now = time.time()
+    up = _simple(HEALTH_FAMILIES["opsdeck_collector_up"])
+    duration = _simple(HEALTH_FAMILIES["opsdeck_collector_duration_seconds"])
+    lag = _simple(HEALTH_FAMILIES["opsdeck_collector_lag_seconds"])
+    for name, health in sorted(view.health.items()):
+        up.add_metric([name], 1.0 if health.up else 0.0)
+        duration.add_metric([name], health.duration)
+        if health.horizon is not None:
+            lag.add_metric([name], max(0.0, now - health.horizon.timestamp()))
+    leader = _simple(HEALTH_FAMILIES["opsdeck_exporter_leader"])
+    leader.add_metric([], 1.0 if view.leader else 0.0)
+    yield from (up, duration, lag, leader)

@@ -1,0 +1,52 @@
+"""ops side of the engine: leadership, cursors and running values."""
+
+from __future__ import annotations
+
+TRY_LOCK = "SELECT pg_try_advisory_lock(%(key)s)"
+# Folds hold a shared transaction-level advisory lock on FENCE_KEY while they check the
+# epoch and until they commit; an election takes it exclusively, so it waits for folds in
+# flight, and every fold after it sees the new epoch. Advisory locks cost no writes.
+FENCE_KEY = 7_220_260_002
+ELECT_LOCK = "SELECT pg_advisory_xact_lock(%(fence)s)"
+ELECT = """
+UPDATE ops.kpi_leader SET epoch = epoch + 1, holder = %(holder)s, elected_at = now()
+RETURNING epoch
+"""
+FENCE = """
+SELECT pg_advisory_xact_lock_shared(%(fence)s), epoch, now() FROM ops.kpi_leader
+"""
+PING = "SELECT 1"
+
+CURSORS = """
+SELECT collector, horizon, folded_at, last_ok, last_error, last_duration_s FROM ops.kpi_cursors
+"""
+VALUES = "SELECT collector, metric, labels, value FROM ops.kpi_values"
+
+# One statement per fold: label values travel joined by LABEL_SEPARATOR (which no bounded
+# label value contains) and are split back into the text[] key.
+LABEL_SEPARATOR = "\x1f"
+_UPSERT = """
+INSERT INTO ops.kpi_values (collector, metric, labels, value)
+SELECT %(collector)s, m, string_to_array(l, E'\\x1f'), v
+FROM unnest(%(metrics)s::text[], %(labels)s::text[], %(values)s::float8[]) AS u(m, l, v)
+ON CONFLICT (collector, metric, labels) DO UPDATE SET value = {update}
+RETURNING metric, labels, value
+"""
+ADD = _UPSERT.format(update="ops.kpi_values.value + EXCLUDED.value")
+SET = _UPSERT.format(update="EXCLUDED.value")
+ENSURE = """
+INSERT INTO ops.kpi_values (collector, metric, labels, value) VALUES (%s, %s, %s, 0)
+ON CONFLICT (collector, metric, labels) DO NOTHING
+"""
+SAVE_CURSOR = """
+INSERT INTO ops.kpi_cursors (collector, horizon, folded_at, last_ok, last_error, last_duration_s)
+VALUES (%(collector)s, %(horizon)s, now(), true, NULL, %(duration)s)
+ON CONFLICT (collector) DO UPDATE
+SET horizon = EXCLUDED.horizon, folded_at = now(), last_ok = true, last_error = NULL,
+    last_duration_s = EXCLUDED.last_duration_s
+"""
+MARK_FAILED = """
+UPDATE ops.kpi_cursors SET last_ok = false, last_error = %(error)s WHERE collector = %(collector)s
+"""
+# A transaction that wrote has an xid; one that only read has none.
+WROTE = "SELECT pg_current_xact_id_if_assigned() IS NOT NULL"

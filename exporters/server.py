@@ -1,0 +1,80 @@
+"""The exporter process: collectors, engine, and the /metrics HTTP server."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+
+from prometheus_client import CollectorRegistry, start_http_server
+
+from exporters.collector import Collector
+from exporters.collectors.activity import (
+    ApiCollector,
+    CalendarCollector,
+    ServicesCollector,
+    SupportCollector,
+)
+from exporters.collectors.bookings import BookingsCollector, SessionsCollector
+from exporters.collectors.payments import PaymentsCollector
+from exporters.collectors.reconciliation import ReconciliationCollector
+from exporters.engine import Engine
+from exporters.exposition import KpiExposition
+from exporters.families import kpi_families
+from exporters.snapshot import Snapshot
+from opsdeck.settings import Settings
+
+log = logging.getLogger(__name__)
+COLLECTORS: tuple[type[Collector], ...] = (
+    BookingsCollector,
+    SessionsCollector,
+    PaymentsCollector,
+    ReconciliationCollector,
+    ApiCollector,
+    CalendarCollector,
+    ServicesCollector,
+    SupportCollector,
+)
+
+
+def build_collectors(settings: Settings) -> list[Collector]:
+    families = kpi_families(settings.exporter)
+    collectors = [cls(settings, families) for cls in COLLECTORS]
+    owned = [name for c in collectors for name in c.owned]
+    missing = set(families) - set(owned)
+    if missing or len(owned) != len(set(owned)):
+        raise RuntimeError(f"every family needs exactly one collector; unowned: {sorted(missing)}")
+    return collectors
+
+
+def build_exposition(
+    settings: Settings, collectors: Sequence[Collector], snapshot: Snapshot
+) -> KpiExposition:
+    families = kpi_families(settings.exporter)
+    owners = {name: c.name for c in collectors for name in c.owned}
+    return KpiExposition(families, owners, snapshot)
+
+
+def report_series(exposition: KpiExposition, budget: int) -> None:
+    count = exposition.series_count()
+    if count > budget:
+        log.error("exposing %d series, over the budget of %d: check label values", count, budget)
+    else:
+        log.info("exposing %d series (budget %d)", count, budget)
+
+
+def run_exporter(settings: Settings, host: str, port: int, stop: threading.Event) -> None:
+    collectors = build_collectors(settings)
+    snapshot = Snapshot(c.name for c in collectors)
+    exposition = build_exposition(settings, collectors, snapshot)
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(exposition)
+    server, thread = start_http_server(port, addr=host, registry=registry)
+    log.info("serving /metrics on http://%s:%d/metrics", host, port)
+    budget = settings.exporter.series_budget
+    try:
+        Engine(settings, collectors, snapshot, lambda: report_series(exposition, budget)).run(stop)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

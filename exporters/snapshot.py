@@ -1,0 +1,85 @@
+"""The values /metrics serves, in memory: a scrape never waits for the database.
+
+The leader replaces a collector's series with what each fold committed; a standby (and a
+new leader, once) reloads everything from ops. Both therefore serve the committed state.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from exporters.collector import SeriesKey
+
+
+@dataclass(frozen=True)
+class Health:
+    up: bool = False
+    duration: float = 0.0
+    horizon: datetime | None = None  # every event before it is counted
+
+
+@dataclass(frozen=True)
+class View:
+    values: dict[str, dict[SeriesKey, float]]
+    health: dict[str, Health]
+    leader: bool
+
+
+class Snapshot:
+    def __init__(self, collectors: Iterable[str]) -> None:
+        self._lock = threading.Lock()
+        self._names = tuple(collectors)
+        self._values: dict[str, dict[SeriesKey, float]] = {n: {} for n in self._names}
+        self._health: dict[str, Health] = {n: Health() for n in self._names}
+        self._leader = False
+
+    def load(
+        self,
+        values: Iterable[tuple[Any, ...]],
+        cursors: Iterable[tuple[Any, ...]],
+        *,
+        source_ok: bool,
+    ) -> None:
+        """Replace everything with the rows of ops.kpi_values and ops.kpi_cursors."""
+        by_collector: dict[str, dict[SeriesKey, float]] = defaultdict(dict)
+        for collector, metric, labels, value in values:
+            by_collector[collector][(metric, tuple(labels))] = float(value)
+        health = {n: Health() for n in self._names}
+        for collector, horizon, _folded_at, last_ok, _error, duration in cursors:
+            if collector in health:
+                health[collector] = Health(bool(last_ok) and source_ok, float(duration), horizon)
+        with self._lock:
+            self._values = {n: by_collector.get(n, {}) for n in self._names}
+            self._health = health
+
+    def apply(self, collector: str, rows: Iterable[tuple[Any, ...]], health: Health) -> None:
+        with self._lock:
+            values = self._values[collector]
+            for metric, labels, value in rows:
+                values[(metric, tuple(labels))] = float(value)
+            self._health[collector] = health
+
+    def mark_down(self, collector: str) -> None:
+        with self._lock:
+            self._health[collector] = replace(self._health[collector], up=False)
+
+    def mark_all_down(self) -> None:
+        with self._lock:
+            self._health = {n: replace(h, up=False) for n, h in self._health.items()}
+
+    def set_leader(self, leader: bool) -> None:
+        with self._lock:
+            self._leader = leader
+
+    def view(self) -> View:
+        with self._lock:
+            return View(
+                values={n: dict(v) for n, v in self._values.items()},
+                health=dict(self._health),
+                leader=self._leader,
+            )

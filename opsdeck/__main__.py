@@ -1,0 +1,5 @@
+import sys
+
+from opsdeck.cli import main
+
+sys.exit(main())

@@ -1,0 +1,40 @@
+"""``opsdeck api``: the drilldown API (Starlette on uvicorn)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from opsdeck.settings import Settings
+
+
+def register(sub: Any) -> None:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "api", help="serve the drilldowns, sign-in and the OpenAPI document"
+    )
+    parser.add_argument("--host", help="address to listen on (default: api.host)")
+    parser.add_argument("--port", type=int, help="port to listen on (default: api.port, 8000)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from api.app import create_app
+    from api.log_format import use_json_logs
+
+    app = create_app(settings)  # refuses to start without a secret key, a database, Redis
+    settings.require("database_url", "opsdeck api")
+    settings.require("redis_url", "opsdeck api", "sessions and rate limits live there")
+    use_json_logs(settings.log_level)
+    uvicorn.run(
+        app,
+        host=args.host or settings.api.host,
+        port=args.port or settings.api.port,
+        log_config=None,
+        access_log=False,  # the app writes its own JSON access log, with request ids
+        proxy_headers=False,  # the peer address decides trusted-proxy SSO: never rewrite it
+        server_header=False,
+        lifespan="on",
+    )
+    return 0

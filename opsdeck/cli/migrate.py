@@ -1,0 +1,30 @@
+"""``opsdeck migrate``: bring the platform contract and the ops schema to their heads."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from opsdeck.settings import Settings
+
+
+def register(sub: Any) -> None:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "migrate", help="create or upgrade the platform and ops schemas"
+    )
+    parser.add_argument(
+        "--ops-only",
+        action="store_true",
+        help="leave the platform schema alone (its tables belong to a real platform)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from opsdeck.migrate import migrate
+
+    ops_url = settings.require("database_url", "opsdeck migrate")
+    platform_url = settings.platform_url or ops_url
+    for branch in migrate(ops_url, platform_url, ops_only=args.ops_only):
+        print(f"migrated {branch} to head")
+    return 0

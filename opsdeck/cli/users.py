@@ -1,0 +1,75 @@
+"""``opsdeck users``: local accounts of the drilldown API (argon2 passwords, TOTP)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from api.rbac import ROLES, Role
+from opsdeck.cli.admin import admin_session, read_password
+from opsdeck.settings import Settings
+
+
+def register(sub: Any) -> None:
+    parser: argparse.ArgumentParser = sub.add_parser("users", help="manage sign-in accounts")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = actions.add_parser("add", help="create a user (super admins always get TOTP)")
+    add.add_argument("username")
+    add.add_argument("--role", required=True, choices=[r.value for r in ROLES])
+    add.add_argument("--totp", action="store_true", help="require a TOTP code at sign-in")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    actions.add_parser("list", help="list users")
+    role = actions.add_parser("set-role", help="change a role (ends the user's sessions)")
+    role.add_argument("username")
+    role.add_argument("role", choices=[r.value for r in ROLES])
+    for name, text in (
+        ("disable", "stop a user signing in (ends their sessions)"),
+        ("enable", "let a disabled user sign in again"),
+        ("reset-totp", "issue a new TOTP secret (ends the user's sessions)"),
+        ("revoke-sessions", "end every session of a user"),
+    ):
+        actions.add_parser(name, help=text).add_argument("username")
+    password = actions.add_parser("reset-password", help="set a new password")
+    password.add_argument("username")
+    password.add_argument("--password-stdin", action="store_true")
+    parser.set_defaults(handler=run)
+
+
+def _show_totp(username: str, secret: str | None) -> None:
+    from api.auth.totp import provisioning_uri
+
+    if secret:
+        print(f"TOTP secret (add it to an authenticator app now; it is not shown again): {secret}")
+        print(f"otpauth URI: {provisioning_uri(secret, username)}")
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from api import accounts
+
+    with admin_session(settings, f"opsdeck users {args.action}") as admin:
+        if args.action == "add":
+            secret = accounts.add_user(
+                admin, args.username, Role(args.role), read_password(args.password_stdin), args.totp
+            )
+            print(f"created {args.username} ({args.role})")
+            _show_totp(args.username, secret)
+        elif args.action == "list":
+            print(f"{'user':<24}{'role':<13}{'2fa':<5}{'last sign-in':<27}disabled")
+            for _, name, role, two_factor, _, last, disabled in accounts.list_users(admin.conn):
+                factor, seen = "yes" if two_factor else "no", str(last or "-")
+                print(f"{name:<24}{role:<13}{factor:<5}{seen:<27}{disabled or ''}")
+        elif args.action == "set-role":
+            _show_totp(args.username, accounts.set_role(admin, args.username, Role(args.role)))
+            print(f"{args.username} is now {args.role}; their sessions have ended")
+        elif args.action in ("disable", "enable"):
+            accounts.set_disabled(admin, args.username, args.action == "disable")
+            print(f"{args.username} {args.action}d")
+        elif args.action == "reset-password":
+            accounts.reset_password(admin, args.username, read_password(args.password_stdin))
+            print(f"password of {args.username} changed; their sessions have ended")
+        elif args.action == "reset-totp":
+            _show_totp(args.username, accounts.reset_totp(admin, args.username))
+        else:
+            ended = accounts.revoke_sessions(admin, args.username)
+            print(f"ended {ended} session(s) of {args.username}")
+    return 0

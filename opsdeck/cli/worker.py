@@ -1,0 +1,62 @@
+"""``opsdeck worker``: the webhook gateway's worker (outbound delivery, inbound processing,
+the platform-event tail) and its /metrics endpoint."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from opsdeck.cli.errors import CommandError
+from opsdeck.settings import Settings
+
+
+def register(sub: Any) -> None:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "worker", help="deliver outbound webhooks, process inbound PSP webhooks, serve /metrics"
+    )
+    parser.add_argument(
+        "--concurrency", type=int, help="deliveries in flight (default: webhooks.concurrency)"
+    )
+    parser.add_argument("--metrics-host", help="listen address (default: webhooks.metrics_host)")
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        help="/metrics port, 0 for none (default: webhooks.metrics_port)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+    import signal
+
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    from api.webhooks.worker import Worker
+
+    if args.concurrency is not None and not 1 <= args.concurrency <= 5000:
+        raise CommandError("--concurrency takes 1 to 5000", 2)
+    hooks = settings.webhooks
+    worker = Worker(settings, args.concurrency)
+    port = hooks.metrics_port if args.metrics_port is None else args.metrics_port
+    server = None
+    if port:
+        registry = CollectorRegistry(auto_describe=True)
+        registry.register(worker.collector)
+        host = args.metrics_host or hooks.metrics_host
+        server, _ = start_http_server(port, addr=host, registry=registry)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await worker.run(stop)
+
+    try:
+        asyncio.run(main())
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+    return 0

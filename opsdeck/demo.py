@@ -1,0 +1,346 @@
+"""``opsdeck demo``: the whole stack on one machine, with nothing configured.
+
+Missing URLs are filled with embedded services (PostgreSQL, Redis). The database is
+migrated and, on the first run, backfilled; then the live simulation and every opsdeck
+service run as children, with Prometheus and Alertmanager when they are installed. All data
+stays under the data directory and is reused next time.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import shutil
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from alert_rules.localize import (
+    LocalAlerting,
+    alertmanager_config,
+    host_port,
+    prometheus_config,
+)
+from opsdeck.database import connect
+from opsdeck.demo_webhooks import psp_secrets, receiver_service, worker_service
+from opsdeck.embedded import EmbeddedPostgres, EmbeddedRedis, PortBook
+from opsdeck.migrate import migrate
+from opsdeck.settings import Settings
+from opsdeck.supervisor import Service, Supervisor, http_ready
+
+log = logging.getLogger(__name__)
+DEMO_API_URL = "http://127.0.0.1:8000"
+STATUS_EVERY_SECONDS = 10.0
+INSTALL_HINT = (
+    "Prometheus/Alertmanager not found on PATH: install them with "
+    "'apt-get install -y prometheus prometheus-alertmanager' to get alerting in the demo"
+)
+RECENT_TRAFFIC = """
+SELECT (SELECT count(*) FROM platform.transactions WHERE created_at > now() - interval '10 s'),
+       (SELECT count(*) FROM platform.bookings WHERE created_at > now() - interval '10 s'),
+       (SELECT count(*) FROM platform.api_logs WHERE updated_at > now() - interval '10 s')
+"""
+
+
+@dataclass
+class DemoPlan:
+    settings: Settings
+    data_dir: Path
+    rate: float
+    backfill_days: float
+    urls: dict[str, str] = field(default_factory=dict)
+
+
+def _python(*args: str) -> list[str]:
+    return [sys.executable, "-m", "opsdeck", *args]
+
+
+class Demo:
+    def __init__(self, plan: DemoPlan, say: Callable[[str], None]) -> None:
+        self.plan = plan
+        self.say = say
+        self.supervisor = Supervisor()
+        self.ports = PortBook(plan.data_dir / "ports.json")
+        self.logs = plan.data_dir / "logs"
+
+    def run(self, stop: threading.Event) -> int:
+        try:
+            self._start_stores()
+            self._prepare_database()
+            if stop.is_set():
+                return 0
+            self._start_services()
+            self._print_urls()
+            return self._watch(stop)
+        finally:
+            self.say("stopping ...")
+            self.supervisor.stop_all()
+            self.say("stopped")
+
+    # -- stores -----------------------------------------------------------------------
+
+    def _start_stores(self) -> None:
+        settings, urls = self.plan.settings, self.plan.urls
+        if settings.database_url:
+            urls["postgres"] = settings.database_url
+        else:
+            pg = EmbeddedPostgres(
+                self.plan.data_dir / "postgres", self.ports.port("postgres", 55432)
+            )
+            pg.initialize()
+            self.say(f"starting embedded PostgreSQL on port {pg.port} ...")
+            self.supervisor.start(pg.service(self.logs / "postgres.log"))
+            urls["postgres"] = pg.url
+        urls["platform"] = settings.platform_database_url or urls["postgres"]
+        if settings.redis_url:
+            urls["redis"] = settings.redis_url
+        else:
+            redis = EmbeddedRedis(self.plan.data_dir / "redis", self.ports.port("redis", 56379))
+            self.say(f"starting embedded Redis on port {redis.port} ...")
+            self.supervisor.start(redis.service(self.logs / "redis.log"))
+            urls["redis"] = redis.url
+
+    def _prepare_database(self) -> None:
+        urls = self.plan.urls
+        migrate(urls["postgres"], urls["platform"])
+        with connect(urls["platform"], application_name="opsdeck-demo") as conn:
+            empty = conn.execute("SELECT NOT EXISTS (SELECT FROM platform.bookings)").fetchone()
+        if empty and empty[0] and self.plan.backfill_days > 0:
+            self.say(
+                f"first run: loading {self.plan.backfill_days:g} days of history (scale small) ..."
+            )
+            self.supervisor.start(self._backfill_service())
+            self._wait_for_exit("backfill")
+
+    def _backfill_service(self) -> Service:
+        return Service(
+            name="backfill",
+            argv=_python(
+                "simulate", "--backfill", f"{self.plan.backfill_days:g}", "--scale", "small"
+            ),
+            log_file=self.logs / "backfill.log",
+            env=self._env(),
+        )
+
+    def _wait_for_exit(self, name: str) -> None:
+        while (exited := self.supervisor.exited()) is None:
+            time.sleep(0.2)
+        service, status = exited
+        if service.name != name or status != 0:
+            raise RuntimeError(
+                f"{service.name} exited with status {status}; see {service.log_file}"
+            )
+        self.supervisor.forget(service)
+
+    # -- services ---------------------------------------------------------------------
+
+    def _env(self) -> dict[str, str]:
+        urls = self.plan.urls
+        env = {
+            "DATABASE_URL": urls["postgres"],
+            "PLATFORM_DATABASE_URL": urls["platform"],
+            "REDIS_URL": urls["redis"],
+        }
+        for name in ("prometheus", "alertmanager"):
+            if name in urls:
+                env[f"{name.upper()}_URL"] = urls[name]
+        return {**env, **self._webhook_env()}
+
+    def _webhook_env(self) -> dict[str, str]:
+        """The simulator sends signed PSP webhooks to the API, which knows the secrets; the
+        worker may reach the demo's partner receiver on 127.0.0.1."""
+        stripe, paystack = psp_secrets(self.plan.data_dir)
+        # Booked once: the API's port must not be looked up again while the API holds it.
+        inbound = self.plan.urls.setdefault(
+            "psp-webhooks", f"http://127.0.0.1:{self.ports.port('api', 8000)}/webhooks/inbound"
+        )
+        return {
+            "OPSDECK_SIMULATOR__PSP_WEBHOOK_URL": inbound,
+            "OPSDECK_SIMULATOR__STRIPE_WEBHOOK_SECRET": stripe,
+            "OPSDECK_SIMULATOR__PAYSTACK_SECRET_KEY": paystack,
+            "OPSDECK_WEBHOOKS__STRIPE_SECRETS": f'["{stripe}"]',
+            "OPSDECK_WEBHOOKS__PAYSTACK_SECRETS": f'["{paystack}"]',
+            "OPSDECK_WEBHOOKS__SSRF_ALLOW": '["127.0.0.1/32"]',
+        }
+
+    def _start_services(self) -> None:
+        self.supervisor.start(
+            Service(
+                name="simulator",
+                argv=_python("simulate", "--live", "--rate", f"{self.plan.rate:g}"),
+                log_file=self.logs / "simulator.log",
+                env=self._env(),
+            )
+        )
+        self._start_exporter()
+        self._start_api()
+        self._start_webhooks()
+        self._start_monitoring()
+
+    def _start_webhooks(self) -> None:
+        """The gateway's worker, and a local partner receiver it delivers to."""
+        receiver_port = self.ports.port("webhook-receiver", 9480)
+        self.supervisor.start(
+            receiver_service(self.plan.urls["postgres"], receiver_port, self.logs)
+        )
+        self.plan.urls["webhook-receiver"] = f"http://127.0.0.1:{receiver_port}"
+        worker_port = self.ports.port("worker", 9465)
+        self.supervisor.start(worker_service(worker_port, self.logs, self._env()))
+        self.plan.urls["worker"] = f"http://127.0.0.1:{worker_port}/metrics"
+
+    def _start_exporter(self) -> None:
+        port = self.ports.port("exporter", 9464)
+        self.supervisor.start(
+            Service(
+                name="exporter",
+                argv=_python("exporter", "--host", "127.0.0.1", "--port", str(port)),
+                log_file=self.logs / "exporter.log",
+                env=self._env(),
+                ready=http_ready(f"http://127.0.0.1:{port}/metrics"),
+            )
+        )
+        self.plan.urls["exporter"] = f"http://127.0.0.1:{port}/metrics"
+
+    def _start_api(self) -> None:
+        """The drilldown API; its secret key is generated once into the data directory."""
+        port = self.ports.port("api", 8000)
+        env = self._env()
+        if self.plan.settings.api.secret_key is None:
+            key_file = self.plan.data_dir / "api-secret-key"
+            if not key_file.exists():
+                key_file.touch(mode=0o600)
+                key_file.write_text(secrets.token_urlsafe(48))
+            env["OPSDECK_API__SECRET_KEY"] = key_file.read_text().strip()
+        # Incidents: Alertmanager's webhook token, and Alertmanager for the Mute 1h silences.
+        env["OPSDECK_INCIDENTS__ALERTMANAGER_TOKEN"] = self._alertmanager_token()
+        env["ALERTMANAGER_URL"] = f"http://127.0.0.1:{self.ports.port('alertmanager', 59093)}"
+        self.supervisor.start(
+            Service(
+                name="api",
+                argv=_python("api", "--port", str(port)),
+                log_file=self.logs / "api.log",
+                env=env,
+                ready=http_ready(f"http://127.0.0.1:{port}/readyz"),
+            )
+        )
+        self.plan.urls["api"] = f"http://127.0.0.1:{port}"
+        self.say("sign-in accounts for the API: opsdeck users add NAME --role super_admin")
+
+    def _alertmanager_token(self) -> str:
+        """The bearer token Alertmanager sends to /hooks/alertmanager, made once."""
+        token_file = self.plan.data_dir / "alertmanager-api-token"
+        if not token_file.exists():
+            token_file.parent.mkdir(parents=True, exist_ok=True)
+            token_file.touch(mode=0o600)
+            token_file.write_text(secrets.token_urlsafe(32))
+        return token_file.read_text().strip()
+
+    def _start_monitoring(self) -> None:
+        prometheus = shutil.which("prometheus")
+        alertmanager = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+        if not (prometheus and alertmanager):
+            self.say(INSTALL_HINT)
+            return
+        am_port = self.ports.port("alertmanager", 59093)
+        # Routing as in production; the API's hooks on localhost, secrets as local files.
+        am_config = self.plan.data_dir / "alertmanager.yml"
+        am_config.write_text(
+            alertmanager_config(
+                LocalAlerting(
+                    self._api_url(),
+                    secrets_dir=self.plan.data_dir / "secrets",
+                    secrets={"alertmanager_api_token": self._alertmanager_token()},
+                )
+            )
+        )
+        self.supervisor.start(
+            Service(
+                name="alertmanager",
+                argv=[
+                    alertmanager,
+                    f"--config.file={am_config}",
+                    f"--storage.path={self.plan.data_dir / 'alertmanager'}",
+                    f"--web.listen-address=127.0.0.1:{am_port}",
+                    "--cluster.listen-address=",
+                ],
+                log_file=self.logs / "alertmanager.log",
+                ready=http_ready(f"http://127.0.0.1:{am_port}/-/ready"),
+            )
+        )
+        self.plan.urls["alertmanager"] = f"http://127.0.0.1:{am_port}"
+        prom_port = self.ports.port("prometheus", 59090)
+        config = self._prometheus_config(prom_port, am_port)
+        self.supervisor.start(
+            Service(
+                name="prometheus",
+                argv=[
+                    prometheus,
+                    f"--config.file={config}",
+                    f"--storage.tsdb.path={self.plan.data_dir / 'prometheus'}",
+                    f"--web.listen-address=127.0.0.1:{prom_port}",
+                    "--storage.tsdb.retention.time=400d",
+                    "--web.enable-lifecycle",
+                ],
+                log_file=self.logs / "prometheus.log",
+                ready=http_ready(f"http://127.0.0.1:{prom_port}/-/ready"),
+            )
+        )
+        self.plan.urls["prometheus"] = f"http://127.0.0.1:{prom_port}"
+
+    def _api_url(self) -> str:
+        return self.plan.urls.get("api", DEMO_API_URL)
+
+    def _prometheus_config(self, prom_port: int, am_port: int) -> Path:
+        """The repository's Prometheus config with every job scraping its local process."""
+        urls = self.plan.urls
+        alertmanager = f"127.0.0.1:{am_port}"
+        targets = {
+            "prometheus": f"127.0.0.1:{prom_port}",
+            "alertmanager": alertmanager,
+            "opsdeck-exporter": host_port(urls["exporter"]),
+            "opsdeck-api": host_port(self._api_url()),
+        }
+        if "worker" in urls:
+            targets["opsdeck-worker"] = host_port(urls["worker"])
+        config = prometheus_config(targets, alertmanager)
+        path = self.plan.data_dir / "prometheus.yml"
+        path.write_text(yaml.safe_dump(config, sort_keys=True))
+        return path
+
+    def _print_urls(self) -> None:
+        self.say("opsdeck demo is running:")
+        for name, url in self.plan.urls.items():
+            self.say(f"  {name:<13} {url}")
+        self.say(f"  {'logs':<13} {self.logs}")
+        self.say("Ctrl-C stops everything.")
+
+    def _watch(self, stop: threading.Event) -> int:
+        last_status = time.monotonic()
+        while not stop.wait(0.5):
+            exited = self.supervisor.exited()
+            if exited is not None:
+                service, status = exited
+                self.say(f"{service.name} exited with status {status}; see {service.log_file}")
+                return 1
+            if time.monotonic() - last_status >= STATUS_EVERY_SECONDS:
+                last_status = time.monotonic()
+                self._print_traffic()
+        return 0
+
+    def _print_traffic(self) -> None:
+        try:
+            with connect(self.plan.urls["platform"], application_name="opsdeck-demo") as conn:
+                row = conn.execute(RECENT_TRAFFIC).fetchone() or (0, 0, 0)
+        except Exception as exc:  # noqa: BLE001 - a status line must never stop the demo
+            self.say(f"traffic: cannot read the database ({exc})")
+            return
+        tx, bookings, api = (int(v) / 10 for v in row)
+        self.say(
+            f"traffic: {tx:,.0f} transactions/s, {bookings:,.0f} bookings/s, "
+            f"{api:,.0f} API requests/s"
+        )

@@ -1,0 +1,1 @@
+"""The traffic simulator: deterministic history, live concurrent writers, injected anomalies."""

@@ -1,0 +1,304 @@
+"""End to end: every seed-001 alert, from its injected anomaly to the receivers its route
+names, through a real exporter, Prometheus and Alertmanager running the repository's configs
+(:mod:`tests.alerting.stack`).
+
+All anomalies are injected into one running stack, at once, in two waves: the second one
+(booking API down) inhibits alerts the first wave set off, and Alertmanager must show that.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import jsonschema
+import pytest
+
+from alert_rules.alerts import seed_alerts
+from api.incidents.transports.pagerduty import alertmanager_dedup_key
+from dashboards import links
+from opsdeck.settings import Settings
+from opsdeck.simulator.inject import inject
+from tests.alerting import deliveries
+from tests.alerting.deliveries import Delivery, expected, received
+from tests.alerting.sinks import API_HOOK, PAGERDUTY, SLACK, HttpRequest, Mail
+from tests.alerting.stack import SECRETS, Stack, monitoring_stack
+from tests.dashboards.shared_schemas import load
+
+# Its stack may wait for another test file's stack (tests.alerting.stack) first.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
+
+T = Settings().thresholds
+ALERTS = {a.name: a for a in seed_alerts(T)}
+# Alerts the live simulation sets off without any injection, with why (none: every seed
+# alert waits for its anomaly). A listed alert that stops doing so fails the test, and one
+# that fires unlisted fails it too, so this list cannot go stale.
+FIRES_WITHOUT_INJECTION: dict[str, str] = {}
+ACTIVE = sorted(ALERTS)
+LAST = "BookingApiDown"  # injected in the second wave: it inhibits what the first one caused
+STREAM_MINUTES = 15  # stream anomalies outlast the test
+WAVE_TIMEOUT = 120.0
+BASELINE_TIMEOUT = 45.0  # for FIRES_WITHOUT_INJECTION to fire, before anything is injected
+BEARER = f"Bearer {SECRETS['alertmanager_api_token']}"
+
+
+@dataclass
+class Scenario:
+    stack: Stack
+    before: set[str] = field(default_factory=set)  # seed alerts active before injecting
+    injected: dict[str, str] = field(default_factory=dict)  # kind → what inject() did
+    conflicts: list[float] = field(default_factory=list)  # conflict counter before/after
+    firing: dict[str, dict[str, Any]] = field(default_factory=dict)  # first seen firing
+    http: list[HttpRequest] = field(default_factory=list)
+    mails: list[Mail] = field(default_factory=list)
+    alertmanager: dict[str, dict[str, Any]] = field(default_factory=dict)  # at the end
+    seconds: dict[str, float] = field(default_factory=dict)  # wave → time to complete
+
+    def refresh(self) -> dict[str, set[Delivery]]:
+        for alert in self.stack.prometheus_alerts():
+            if alert["state"] == "firing":
+                self.firing.setdefault(alert["labels"]["alertname"], alert)
+        self.http = self.stack.http.received()
+        self.mails = self.stack.smtp.received()
+        self.alertmanager = {a["labels"]["alertname"]: a for a in self.stack.alertmanager_alerts()}
+        return received(self.http, self.mails)
+
+    def suppressed_by(self, target: str, source: str) -> bool:
+        am = self.alertmanager
+        if target not in am or source not in am:
+            return False
+        status = am[target]["status"]
+        return bool(
+            status["state"] == "suppressed" and status["inhibitedBy"] == [am[source]["fingerprint"]]
+        )
+
+    def complete(self, names: list[str]) -> bool:
+        got = self.refresh()
+        now = datetime.now(UTC)
+        return all(
+            n in self.firing and expected(ALERTS[n], now) <= got.get(n, set()) for n in names
+        )
+
+    def wave(self, label: str, names: list[str], extra: Any = None) -> None:
+        """Inject the anomalies of ``names`` at once; wait until each alert fired and reached
+        its receivers (and ``extra()`` holds), or the wave times out."""
+        kinds = sorted({str(ALERTS[n].injection) for n in names} - set(self.injected))
+        started = time.monotonic()
+        with ThreadPoolExecutor(len(kinds)) as pool:
+            done = pool.map(
+                lambda k: inject(k, self.stack.db_url, self.stack.db_url, T, STREAM_MINUTES, 7),
+                kinds,
+            )
+            self.injected.update(zip(kinds, done, strict=True))
+        _until(lambda: self.complete(names) and (extra is None or extra()), WAVE_TIMEOUT)
+        self.seconds[label] = time.monotonic() - started
+
+
+def _until(check: Callable[[], bool], timeout: float) -> bool:
+    """Whether ``check`` came true in time; the tests then say what did not happen."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def _conflicts(stack: Stack) -> float:
+    return float(stack.query("sum(opsdeck_booking_conflicts_total)")[0]["value"][1])
+
+
+def _active(stack: Stack) -> set[str]:
+    return {a["labels"]["alertname"] for a in stack.prometheus_alerts()} & set(ALERTS)
+
+
+@pytest.fixture(scope="module")
+def scenario(
+    admin_url: str,
+    history_template: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Scenario]:
+    work = tmp_path_factory.mktemp("e2e")
+    with monitoring_stack(admin_url, history_template, work, gateway=True) as stack:
+        run = Scenario(stack)
+        stack.wait(
+            "5-minute API ratio",
+            lambda: bool(stack.query("opsdeck:api_requests:ratio_5xx_rate5m")),
+            timeout=60,
+        )
+        _until(lambda: set(FIRES_WITHOUT_INJECTION) <= _active(stack), BASELINE_TIMEOUT)
+        run.before = _active(stack)
+        run.conflicts.append(_conflicts(stack))
+        first = [n for n in ACTIVE if n != LAST]
+        run.wave(
+            "first",
+            first,
+            lambda: run.suppressed_by(
+                "PaymentReconciliationDriftHigh", "PaymentReconciliationDriftSuspendPayouts"
+            ),
+        )
+        run.conflicts.append(_conflicts(stack))
+        run.wave(
+            "second",
+            [LAST],
+            lambda: all(run.suppressed_by(t, LAST) for t in ALERTS[LAST].inhibits),
+        )
+        time.sleep(3)  # a late duplicate or stray notification would arrive meanwhile
+        run.refresh()
+        yield run
+
+
+def _webhooks(run: Scenario, path: str, name: str) -> list[HttpRequest]:
+    return [
+        r
+        for r in run.http
+        if r.path == path and any(a["labels"]["alertname"] == name for a in r.body["alerts"])
+    ]
+
+
+def _api_time(run: Scenario, name: str) -> datetime:
+    hooks = _webhooks(run, API_HOOK, name)
+    assert hooks, f"{name}: nothing reached opsdeck's API hook"
+    return datetime.fromtimestamp(hooks[0].at, UTC)
+
+
+def _check_prometheus_alert(run: Scenario, name: str) -> None:
+    alert = ALERTS[name]
+    fired = run.firing.get(name)
+    assert fired is not None, f"{name} never fired in Prometheus; injected: {run.injected}"
+    assert fired["labels"]["severity"] == alert.severity
+    assert fired["labels"]["team"] == alert.team
+    notes = fired["annotations"]
+    assert notes["summary"] == alert.summary
+    assert notes["runbook_url"] == links.runbook_url(name)
+    assert "{{" not in notes["description"]
+    assert "{value}" not in notes["description"]
+
+
+def _check_webhook(request: HttpRequest, name: str, receiver: str) -> dict[str, Any]:
+    assert request.headers["authorization"] == BEARER
+    assert request.headers["content-type"].startswith("application/json")
+    body = request.body
+    assert (body["version"], body["status"], body["receiver"]) == ("4", "firing", receiver)
+    assert body["groupKey"]
+    assert body["groupLabels"]["alertname"] == name
+    (alert,) = [a for a in body["alerts"] if a["labels"]["alertname"] == name]
+    assert alert["status"] == "firing"
+    assert alert["labels"]["severity"] == ALERTS[name].severity
+    assert alert["annotations"]["runbook_url"] == links.runbook_url(name)
+    return dict(alert["annotations"])
+
+
+def _check_pagerduty(run: Scenario, name: str, group_key: str) -> None:
+    alert = ALERTS[name]
+    events = [r.body for r in run.http if r.path == PAGERDUTY]
+    mine = [e for e in events if e["payload"]["summary"].startswith(f"{name}:")]
+    if alert.severity not in deliveries.PD_SEVERITY:
+        assert not mine, f"{name} ({alert.severity}) must not page"
+        return
+    for event in mine:
+        assert event["routing_key"] == SECRETS["pagerduty_routing_key"]
+        assert event["event_action"] == "trigger"
+        # opsdeck's own PagerDuty events for this incident use the same key: one alert.
+        assert event["dedup_key"] == alertmanager_dedup_key(group_key)
+        payload = event["payload"]
+        assert payload["summary"] == f"{name}: {alert.summary}"
+        assert payload["severity"] == deliveries.PD_SEVERITY[alert.severity]
+        assert payload["custom_details"]["runbook_url"] == links.runbook_url(name)
+        assert payload["custom_details"]["team"] == alert.team
+
+
+def _check_slack(run: Scenario, name: str, description: str) -> None:
+    alert = ALERTS[name]
+    posts = [r.body for r in run.http if r.path == SLACK]
+    mine = [p for p in posts if p["attachments"][0]["title"].split()[1] == name]
+    assert mine, f"{name}: nothing reached Slack"
+    for post in mine:
+        assert post["channel"] == deliveries.slack_channel(alert.team)
+        attachment = post["attachments"][0]
+        assert attachment["title"] == f"[FIRING] {name} ({alert.severity})"
+        assert description in attachment["text"]
+        assert alert.suggested_action in attachment["text"]
+        assert links.runbook_url(name) in [a["url"] for a in attachment["actions"]]
+
+
+def _check_mail(run: Scenario, name: str) -> None:
+    subjects = {
+        deliveries.ENG_ONCALL: f"[opsdeck {ALERTS[name].severity}] {name}",
+        deliveries.TEAM_MAILBOXES["finance"]: f"[opsdeck finance] {name}",
+        deliveries.TEAM_MAILBOXES["support"]: f"[opsdeck support] {name}",
+    }
+    for mail in run.mails:
+        if str(mail.message["Subject"]).rsplit(" ", 1)[-1] != name:
+            continue
+        (recipient,) = mail.recipients
+        assert mail.message["To"] == recipient
+        assert mail.message["Subject"] == subjects[recipient]
+        assert mail.sender == "opsdeck@example.com"
+        assert mail.login == ("opsdeck", SECRETS["smtp_password"])
+
+
+@pytest.mark.parametrize("name", ACTIVE)
+def test_alert_fires_and_reaches_exactly_its_receivers(scenario: Scenario, name: str) -> None:
+    if name in FIRES_WITHOUT_INJECTION:
+        assert name in scenario.before, f"{name} no longer fires by itself: unlist it"
+    else:
+        assert name not in scenario.before, f"{name} fired before its anomaly was injected"
+    _check_prometheus_alert(scenario, name)
+    got = received(scenario.http, scenario.mails).get(name, set())
+    assert got == expected(ALERTS[name], _api_time(scenario, name)), scenario.seconds
+    (hook,) = _webhooks(scenario, API_HOOK, name)
+    notes = _check_webhook(hook, name, deliveries.RECEIVER[ALERTS[name].severity])
+    _check_pagerduty(scenario, name, hook.body["groupKey"])
+    _check_slack(scenario, name, notes["description"])
+    _check_mail(scenario, name)
+
+
+def test_the_double_booking_injection_raised_the_conflict_count(scenario: Scenario) -> None:
+    """BookingConflictRateHigh fires on the live stream alone (FIRES_WITHOUT_INJECTION), so
+    show that the injection itself reached Prometheus."""
+    match = re.match(r"(\d+) double bookings", scenario.injected["double-booking"])
+    assert match, scenario.injected["double-booking"]
+    before, after = scenario.conflicts
+    assert after - before >= int(match.group(1))
+
+
+def test_booking_api_down_inhibits_the_alerts_it_causes(scenario: Scenario) -> None:
+    am = scenario.alertmanager
+    assert am[LAST]["status"]["state"] == "active"
+    for target in ALERTS[LAST].inhibits:
+        assert target in scenario.firing, f"{target} is not firing in Prometheus"
+        assert scenario.suppressed_by(target, LAST), am.get(target)
+
+
+def test_suspending_payouts_inhibits_the_lower_drift_alert(scenario: Scenario) -> None:
+    source, target = "PaymentReconciliationDriftSuspendPayouts", "PaymentReconciliationDriftHigh"
+    assert ALERTS[source].inhibits == (target,)
+    assert scenario.alertmanager[source]["status"]["state"] == "active"
+    assert scenario.suppressed_by(target, source), scenario.alertmanager.get(target)
+
+
+def test_nothing_else_reached_the_sinks(scenario: Scenario) -> None:
+    got = received(scenario.http, scenario.mails)
+    assert set(got) <= set(ACTIVE), {k: v for k, v in got.items() if k not in ACTIVE}
+    statuses = {r.body.get("status") for r in scenario.http if r.path == API_HOOK}
+    assert statuses == {"firing"}
+
+
+def test_every_alert_has_an_injection_and_is_covered() -> None:
+    assert all(ALERTS[name].injection for name in ACTIVE)
+
+
+def test_pagerduty_events_match_the_events_v2_schema(scenario: Scenario) -> None:
+    document = load("pagerduty", "events-v2.openapiv3.json")
+    pointer = "#/paths/~1enqueue/post/requestBody/content/application~1json/schema"
+    validator = jsonschema.Draft7Validator({**document, "$ref": pointer})
+    events = [r.body for r in scenario.http if r.path == PAGERDUTY]
+    assert events
+    for event in events:
+        validator.validate(event)

@@ -1,0 +1,64 @@
+"""The one rewrite of the repository's Prometheus config for localhost, shared by
+``opsdeck demo`` and the end-to-end tests: every job the file scrapes gets its local
+process, nothing is left pointing at a docker-compose host name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from alert_rules.localize import PROMETHEUS_CONFIG, RULES_GLOB, host_port, prometheus_config
+from opsdeck.demo import Demo, DemoPlan
+from opsdeck.settings import Settings
+
+JOBS = {j["job_name"] for j in yaml.safe_load(PROMETHEUS_CONFIG.read_text())["scrape_configs"]}
+
+
+def _targets(config: dict[str, object]) -> dict[str, list[str]]:
+    jobs = config["scrape_configs"]
+    assert isinstance(jobs, list)
+    return {j["job_name"]: j["static_configs"][0]["targets"] for j in jobs}
+
+
+def test_every_job_can_be_pointed_at_localhost() -> None:
+    local = {job: f"127.0.0.1:{port}" for port, job in enumerate(sorted(JOBS), start=9001)}
+    config = prometheus_config(local, "127.0.0.1:9093", ["/tmp/rules/*.rules.yaml"])
+    assert _targets(config) == {job: [target] for job, target in local.items()}
+    assert config["rule_files"] == ["/tmp/rules/*.rules.yaml"]
+    assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == [
+        "127.0.0.1:9093"
+    ]
+    assert prometheus_config(local, "127.0.0.1:9093")["rule_files"] == [RULES_GLOB]
+
+
+def test_a_job_without_a_local_target_is_left_out_and_an_unknown_job_refused() -> None:
+    config = prometheus_config({"prometheus": "127.0.0.1:9090"}, "127.0.0.1:9093")
+    assert set(_targets(config)) == {"prometheus"}
+    with pytest.raises(ValueError, match="no job opsdeck-exporterr"):
+        prometheus_config({"opsdeck-exporterr": "127.0.0.1:1"}, "127.0.0.1:9093")
+
+
+def test_the_demo_scrapes_every_job_on_localhost(tmp_path: Path) -> None:
+    plan = DemoPlan(Settings(), tmp_path, rate=1, backfill_days=0)
+    plan.urls.update(
+        exporter="http://127.0.0.1:9464/metrics",
+        api="http://127.0.0.1:8001",
+        worker="http://127.0.0.1:9465/metrics",
+    )
+    demo = Demo(plan, lambda line: None)
+    config = yaml.safe_load(demo._prometheus_config(59090, 59093).read_text())
+    assert _targets(config) == {
+        "prometheus": ["127.0.0.1:59090"],
+        "alertmanager": ["127.0.0.1:59093"],
+        "opsdeck-exporter": ["127.0.0.1:9464"],
+        "opsdeck-api": ["127.0.0.1:8001"],
+        "opsdeck-worker": ["127.0.0.1:9465"],
+    }
+    assert set(_targets(config)) == JOBS
+    assert config["rule_files"] == [RULES_GLOB]
+
+
+def test_host_port() -> None:
+    assert host_port("http://127.0.0.1:9464/metrics") == "127.0.0.1:9464"

@@ -1,0 +1,156 @@
+"""The rule files: promtool accepts them, every alert passes its promtool unit test, and
+every alert carries seed 001's labels and annotations and has a runbook."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from alert_rules import recording as rec
+from alert_rules.alerts import SEVERITIES, TEAMS, all_alerts
+from alert_rules.rule_files import ALERTS_FILE, RECORDING_FILE, rule_files
+from alert_rules.unit_tests import TEST_FILE
+from dashboards import catalog, command_center
+from opsdeck.settings import Settings, Thresholds
+from tests.conftest import REPO
+
+ALERTS = all_alerts(Settings().thresholds)
+SEED_001 = {
+    "BookingConflictRateHigh": "high",
+    "ApiErrorRateHigh": "high",
+    "WebhookRetryQueueHigh": "medium",
+    "PaymentReconciliationDriftHigh": "high",
+    "PaymentReconciliationDriftSuspendPayouts": "high",
+    "ChargebackRateHigh": "high",
+    "UnprocessedBookingsHigh": "medium",
+    "BookingApiDown": "critical",
+    "SupportTimeToResolveHigh": "medium",
+}
+
+
+def promtool(*args: str) -> subprocess.CompletedProcess[str]:
+    binary = shutil.which("promtool")
+    if binary is None:
+        pytest.fail("promtool is not installed (make test installs it: scripts/system-deps.sh)")
+    return subprocess.run(
+        [binary, *args], cwd=REPO, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_promtool_accepts_the_rule_files() -> None:
+    result = promtool("check", "rules", str(RECORDING_FILE), str(ALERTS_FILE))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_promtool_unit_tests_pass_for_every_alert() -> None:
+    cases = yaml.safe_load((REPO / TEST_FILE).read_text())["tests"]
+    assert sorted(c["name"] for c in cases) == sorted(a.name for a in ALERTS)
+    for case in cases:
+        before, after = case["alert_rule_test"]
+        assert before["exp_alerts"] == []
+        assert len(after["exp_alerts"]) == 1
+    result = promtool("test", "rules", str(TEST_FILE))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_promtool_tests_fail_when_a_threshold_drifts(tmp_path: Path) -> None:
+    """The unit tests bite: the rules with a looser threshold fail them."""
+    for path in (RECORDING_FILE, ALERTS_FILE):
+        (tmp_path / path.name).write_text((REPO / path).read_text())
+    alerts = tmp_path / ALERTS_FILE.name
+    alerts.write_text(
+        alerts.read_text().replace("ratio_5xx_rate5m > 0.01", "ratio_5xx_rate5m > 0.5")
+    )
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    (tests / TEST_FILE.name).write_text((REPO / TEST_FILE).read_text())
+    result = promtool("test", "rules", str(tests / TEST_FILE.name))
+    assert result.returncode != 0
+    assert "ApiErrorRateHigh" in result.stdout + result.stderr
+
+
+def test_every_seed_001_threshold_has_its_alert() -> None:
+    t = Settings().thresholds
+    by_name = {a.name: a for a in ALERTS}
+    assert {n: by_name[n].severity for n in SEED_001} == SEED_001
+    expected = {
+        "BookingConflictRateHigh": t.booking_conflict_rate,
+        "ApiErrorRateHigh": t.api_5xx_rate,
+        "WebhookRetryQueueHigh": t.webhook_queue_depth,
+        "PaymentReconciliationDriftHigh": t.reconciliation_drift,
+        "PaymentReconciliationDriftSuspendPayouts": t.reconciliation_drift_suspend_payouts,
+        "ChargebackRateHigh": t.chargeback_rate,
+        "UnprocessedBookingsHigh": t.unprocessed_bookings,
+        "SupportTimeToResolveHigh": t.support_time_to_resolve_seconds,
+    }
+    rules = {
+        r["alert"]: r
+        for g in yaml.safe_load((REPO / ALERTS_FILE).read_text())["groups"]
+        for r in g["rules"]
+    }
+    for name, value in expected.items():
+        assert rules[name]["expr"].endswith(f"> {value:g}") or rules[name]["expr"].endswith(
+            f"> {value}"
+        ), (name, rules[name]["expr"])
+    assert rules["BookingApiDown"]["for"] == f"{t.booking_api_down_seconds / 60:g}m"
+    assert (
+        "suspend-payouts"
+        in rules["PaymentReconciliationDriftSuspendPayouts"]["annotations"]["actions"]
+    )
+
+
+def test_labels_annotations_and_runbooks() -> None:
+    runbooks = {p.stem for p in (REPO / "runbooks").glob("*.md")} - {"README"}
+    assert runbooks == {a.name for a in ALERTS}
+    for group in yaml.safe_load((REPO / ALERTS_FILE).read_text())["groups"]:
+        for rule in group["rules"]:
+            assert rule["labels"]["severity"] in SEVERITIES
+            assert rule["labels"]["team"] in TEAMS
+            notes = rule["annotations"]
+            assert set(notes) == {
+                "summary",
+                "description",
+                "runbook_url",
+                "dashboard",
+                "suggested_action",
+                "actions",
+            }
+            assert "$value" in notes["description"]
+            assert notes["runbook_url"].endswith(f"/runbooks/{rule['alert']}.md")
+            assert notes["actions"].splitlines()[:3] == [
+                line
+                for line in notes["actions"].splitlines()[:3]
+                if line.split(":")[0] in {"Acknowledge", "Create incident", "Mute 1h"}
+            ]
+
+
+def test_long_windows_are_recorded() -> None:
+    groups = yaml.safe_load((REPO / RECORDING_FILE).read_text())["groups"]
+    windows = next(g for g in groups if g.get("interval") == "1m")
+    exprs = " ".join(r["expr"] for r in windows["rules"])
+    assert "[24h]" in exprs
+    assert "[30d]" in exprs
+    for group in yaml.safe_load((REPO / ALERTS_FILE).read_text())["groups"]:
+        for rule in group["rules"]:
+            assert "[24h]" not in rule["expr"]
+            assert "[30d]" not in rule["expr"]
+
+
+def test_recording_floors_and_anomaly_band_come_from_the_thresholds() -> None:
+    thresholds = Thresholds(
+        bookings_anomaly_z=2.5, bookings_anomaly_min_stddev=4, chargeback_min_payments_30d=250
+    )
+    settings = Settings(thresholds=thresholds)
+    files = rule_files(settings)
+    records = {r["record"]: r["expr"] for g in files[RECORDING_FILE]["groups"] for r in g["rules"]}
+    assert records[rec.CHARGEBACK_RATE_30D].endswith(f"clamp_min({rec.SUCCEEDED_30D}, 250)")
+    assert records[rec.BOOKINGS_ZSCORE].endswith(f"clamp_min({rec.BOOKINGS_STDDEV}, 4)")
+    assert f"+ 2.5 * {rec.BOOKINGS_STDDEV}" in records[rec.BOOKINGS_UPPER]
+    board = catalog.dashboards(settings)[command_center.UID]
+    marks = {a["name"]: a["expr"] for a in board["annotations"]["list"] if "expr" in a}
+    assert marks["Booking spikes"] == f"{rec.BOOKINGS_ZSCORE} > 2.5"
+    assert marks["Booking drops"] == f"{rec.BOOKINGS_ZSCORE} < -2.5"

@@ -1,0 +1,149 @@
+"""Route x role: every route of the route table, as every role (by session and by API key)
+and unauthenticated, is allowed exactly when the permission table says so.
+
+The cases are generated from the route table and the permission table, so a new route or
+a new permission is covered without touching this file."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+import pytest
+from starlette.routing import Route
+
+from api.app import route_specs
+from api.rbac import PERMISSIONS, ROLES, Role, allowed
+from api.routes import RouteSpec
+from tests.api.conftest import PASSWORD, Harness, csrf_token
+from tests.incidents.route_cases import incident_request
+from tests.webhooks.route_cases import webhook_request, webhook_samples
+
+pytestmark = pytest.mark.anyio
+
+SPECS = route_specs()
+PRINCIPALS = [
+    *(f"{role.value}/{via}" for role in ROLES for via in ("session", "api_key")),
+    "anonymous",
+]
+CASES = [(spec, method) for spec in SPECS for method in spec.methods]
+
+
+def _case_id(case: tuple[RouteSpec, str]) -> str:
+    return f"{case[1]} {case[0].path}"
+
+
+async def test_every_route_comes_from_the_route_table(api: Harness) -> None:
+    served = {
+        (r.path, tuple(sorted(r.methods or ()))) for r in api.app.routes if isinstance(r, Route)
+    }
+    specified = {
+        (s.path, tuple(sorted({*s.methods, *(("HEAD",) if "GET" in s.methods else ())})))
+        for s in SPECS
+    }
+    assert served == specified
+    assert len(api.app.routes) == len(SPECS)
+    for spec in SPECS:
+        assert spec.permission is None or spec.permission in PERMISSIONS, spec.name
+
+
+@pytest.fixture(scope="module")
+def samples(api: Harness) -> dict[str, str]:
+    """A real value for every path parameter, per route."""
+    api.sql(
+        "INSERT INTO ops.incidents (title, severity, status, started_at) "
+        "VALUES ('API 5xx above 1%', 'high', 'triggered', now())"
+    )
+    ids = {
+        "payment": "SELECT max(id) FROM platform.transactions",
+        "booking": "SELECT max(id) FROM platform.bookings",
+        "double_booking": "SELECT max(id) FROM platform.bookings",
+        "incident": "SELECT max(id) FROM ops.incidents",
+        "api_log": "SELECT max(request_id) FROM platform.api_logs",
+        "account_timeline": "SELECT max(account_id) FROM platform.api_logs",
+    }
+    found = {name: str(api.sql(query)[0][0]) for name, query in ids.items()}
+    return found | webhook_samples(api) | {"runbook": "ApiErrorRateHigh"}
+
+
+def _path(spec: RouteSpec, samples: dict[str, str]) -> str:
+    path = spec.path
+    if "{" in path:
+        view = spec.name.removesuffix("_page").removesuffix("_detail")
+        path = re.sub(r"\{\w+\}", samples[view], path)
+    if any(p.name == "from" for p in spec.params):
+        path += "?from=now-1h"
+    return path
+
+
+async def _client(api: Harness, principal: str) -> httpx.AsyncClient:
+    if principal == "anonymous":
+        return api.client()
+    role, via = principal.split("/")
+    if via == "session":
+        return await api.session_client(Role(role))
+    return api.key_client(Role(role))
+
+
+async def _request(
+    api: Harness, client: httpx.AsyncClient, spec: RouteSpec, method: str, path: str
+) -> httpx.Response:
+    if method == "GET":
+        return await client.get(path)
+    token = await csrf_token(client)
+    webhook = await webhook_request(api, client, spec, method, path, token)
+    if webhook is not None:
+        return webhook
+    incident = await incident_request(api, client, spec, method, path, token)
+    if incident is not None:
+        return incident
+    if spec.name == "login":
+        form = {
+            "username": api.user(Role.VIEWER, "matrix-login"),
+            "password": PASSWORD,
+            "csrf_token": token,
+        }
+        return await client.post(path, data=form)
+    grant: dict[str, Any] = {
+        "subject_type": "customer",
+        "subject_id": "1",
+        "reason": "route matrix test",
+    }
+    if spec.kind == "form":
+        return await client.post(path, data={**grant, "csrf_token": token})
+    return await client.post(path, json=grant, headers={"X-CSRF-Token": token})
+
+
+def _expected(spec: RouteSpec, principal: str) -> str:
+    if spec.permission is None:
+        return "allowed"
+    if principal == "anonymous":
+        return "sign-in page" if spec.html and spec.methods == ("GET",) else "unauthenticated"
+    return (
+        "allowed"
+        if allowed(Role(principal.split("/", maxsplit=1)[0]), spec.permission)
+        else "forbidden"
+    )
+
+
+def _outcome(response: httpx.Response) -> str:
+    if response.status_code == 303 and response.headers["location"].startswith("/login?next="):
+        return "sign-in page"
+    if response.status_code < 400:
+        return "allowed"
+    return {401: "unauthenticated", 403: "forbidden"}.get(response.status_code, "failed")
+
+
+@pytest.mark.parametrize("principal", PRINCIPALS)
+@pytest.mark.parametrize("case", CASES, ids=_case_id)
+async def test_route_as_role(
+    api: Harness, samples: dict[str, str], case: tuple[RouteSpec, str], principal: str
+) -> None:
+    spec, method = case
+    async with await _client(api, principal) as client:
+        response = await _request(api, client, spec, method, _path(spec, samples))
+    assert response.status_code < 500, response.text[:300]
+    assert _outcome(response) == _expected(spec, principal), (
+        f"{method} {spec.path} as {principal}: {response.status_code} {response.text[:200]}"
+    )

@@ -1,0 +1,192 @@
+"""Real services for the test suite.
+
+PostgreSQL comes from DATABASE_URL and Redis from REDIS_URL when they are set; otherwise
+the suite starts embedded ones (the same the demo uses) for the session. Every test that
+asks for ``db_url`` gets a database of its own, cloned from a migrated template, so tests
+never see each other's rows.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from opsdeck.database import libpq_url
+from opsdeck.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
+from opsdeck.migrate import migrate
+from opsdeck.settings import ENV_PREFIX, WELL_KNOWN_ENV
+from opsdeck.supervisor import Supervisor
+
+TEMPLATE = f"opsdeck_template_{os.getpid()}"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def with_database(url: str, name: str) -> str:
+    base, _, _ = libpq_url(url).rpartition("/")
+    return f"{base}/{name}"
+
+
+def _redis_of_this_worker(url: str) -> str:
+    """With parallel test processes (pytest-xdist), each flushes a database of its own."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # gw0, gw1, ...
+    if not worker.startswith("gw"):
+        return url
+    return urlunsplit(urlsplit(url)._replace(path=f"/{int(worker[2:]) + 1}"))
+
+
+@pytest.fixture(scope="session")
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """Server URLs: from the environment, or embedded servers started for this session."""
+    supervisor = Supervisor()
+    urls: dict[str, str] = {}
+    root = tmp_path_factory.mktemp("services")
+    try:
+        if os.environ.get("DATABASE_URL"):
+            urls["postgres"] = os.environ["DATABASE_URL"]
+        else:
+            pg = EmbeddedPostgres(root / "postgres", free_port(0))
+            pg.initialize()
+            supervisor.start(pg.service(root / "postgres.log"))
+            urls["postgres"] = pg.url
+        if os.environ.get("REDIS_URL"):
+            urls["redis"] = _redis_of_this_worker(os.environ["REDIS_URL"])
+        else:
+            redis = EmbeddedRedis(root / "redis", free_port(0))
+            supervisor.start(redis.service(root / "redis.log"))
+            urls["redis"] = redis.url
+        yield urls
+    finally:
+        supervisor.stop_all()
+
+
+@pytest.fixture(scope="session")
+def admin_url(services: dict[str, str]) -> str:
+    return with_database(services["postgres"], "postgres")
+
+
+@pytest.fixture(scope="session")
+def template_db(admin_url: str) -> Iterator[str]:
+    """A migrated database that per-test databases are cloned from."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(TEMPLATE)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE)))
+    url = with_database(admin_url, TEMPLATE)
+    migrate(url, url)
+    yield TEMPLATE
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEMPLATE))
+        )
+
+
+def create_database(admin_url: str, template: str | None = None) -> str:
+    name = f"opsdeck_test_{uuid.uuid4().hex[:12]}"
+    statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if template:
+        statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(statement)
+    return name
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+@pytest.fixture
+def db_url(admin_url: str, template_db: str) -> Iterator[str]:
+    """A migrated database of this test's own."""
+    name = create_database(admin_url, template_db)
+    yield with_database(admin_url, name)
+    drop_database(admin_url, name)
+
+
+@pytest.fixture
+def empty_db_url(admin_url: str) -> Iterator[str]:
+    """An empty database of this test's own (nothing migrated)."""
+    name = create_database(admin_url)
+    yield with_database(admin_url, name)
+    drop_database(admin_url, name)
+
+
+@pytest.fixture
+def redis_url(services: dict[str, str]) -> Iterator[str]:
+    import redis
+
+    client = redis.Redis.from_url(services["redis"])
+    client.flushdb()
+    yield services["redis"]
+    client.flushdb()
+    client.close()
+
+
+def _is_setting(name: str) -> bool:
+    return name.startswith(ENV_PREFIX) or name in WELL_KNOWN_ENV.values()
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No opsdeck settings inherited from the environment running the suite."""
+    for name in list(os.environ):
+        if _is_setting(name):
+            monkeypatch.delenv(name)
+    return monkeypatch
+
+
+def opsdeck_env(**settings: str) -> dict[str, str]:
+    """The suite's environment without opsdeck settings, plus ``settings``."""
+    env = {k: v for k, v in os.environ.items() if not _is_setting(k)}
+    env["PYTHONPATH"] = str(REPO)
+    return {**env, **settings}
+
+
+def run_opsdeck(
+    *args: str, env: dict[str, str], timeout: float = 300, module: str = "opsdeck"
+) -> subprocess.CompletedProcess[str]:
+    """Run the CLI as a user would, from the repository root."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def history_template(admin_url: str, template_db: str) -> Iterator[str]:
+    """A migrated database holding two days of small-scale history, cloned by tests."""
+    from datetime import UTC, datetime
+
+    from opsdeck.settings import SimulatorSettings
+    from opsdeck.simulator.backfill import BackfillPlan, run_backfill
+    from opsdeck.simulator.catalog import SCALES
+
+    name = create_database(admin_url, template_db)
+    url = with_database(admin_url, name)
+    plan = BackfillPlan(2, SCALES["small"], 7, datetime.now(UTC).replace(microsecond=0))
+    run_backfill(url, plan, SimulatorSettings(), lambda table, rows: None)
+    yield name
+    drop_database(admin_url, name)
+
+
+@pytest.fixture
+def history_url(admin_url: str, history_template: str) -> Iterator[str]:
+    """A database of this test's own with two days of history in it."""
+    name = create_database(admin_url, history_template)
+    yield with_database(admin_url, name)
+    drop_database(admin_url, name)

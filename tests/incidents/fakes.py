@@ -1,0 +1,127 @@
+"""A local HTTPS server standing in for PagerDuty and Slack: it records every request
+(path, headers, JSON body) and answers from a script per path (default: the real API's
+success answer), so tests assert exact bodies and drive 429/5xx/4xx and timeouts."""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import trustme
+
+PAGERDUTY_OK = {"status": "success", "message": "Event processed", "dedup_key": ""}
+
+
+@dataclass(frozen=True)
+class Seen:
+    path: str
+    headers: dict[str, str]
+    body: Any  # the JSON document; None when the body is not JSON
+    raw: bytes = b""
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+
+@dataclass
+class Fake:
+    base: str
+    ca_file: str = ""  # the local CA's certificate (PEM), for clients that take a path
+    seen: list[Seen] = field(default_factory=list)
+    script: dict[str, list[Reply]] = field(default_factory=dict)
+
+    def on(self, path: str, *replies: Reply) -> None:
+        self.script.setdefault(path, []).extend(replies)
+
+    def bodies(self, path: str) -> list[Any]:
+        return [s.body for s in self.seen if s.path == path]
+
+
+def _default(path: str, body: Any) -> Any:
+    if path.endswith("/v2/enqueue"):
+        return {**PAGERDUTY_OK, "dedup_key": body.get("dedup_key", "")}
+    if path == "/api/annotations":
+        return {"message": "Annotation added", "id": 1}
+    if path.endswith("chat.postMessage") or path.endswith("chat.update"):
+        return {"ok": True, "channel": "C0123", "ts": body.get("ts", "1700000000.000100")}
+    return {}
+
+
+def _handler(fake: Fake) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            raw = self.rfile.read(int(self.headers.get("content-length", "0")))
+            is_json = self.headers.get("content-type", "").startswith("application/json")
+            body = json.loads(raw) if raw and is_json else None
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            fake.seen.append(Seen(self.path, headers, body, raw))
+            queue = fake.script.get(self.path, [])
+            reply = queue.pop(0) if queue else Reply()
+            time.sleep(reply.delay)
+            answer = reply.body if reply.body is not None else _default(self.path, body or {})
+            data = json.dumps(answer).encode()
+            self.send_response(reply.status)
+            for name, value in {"content-type": "application/json", **reply.headers}.items():
+                self.send_header(name, value)
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    return Handler
+
+
+@dataclass(frozen=True)
+class Served:
+    base: str
+    ca_file: str
+    context: ssl.SSLContext  # trusts the local CA (only)
+
+
+@contextmanager
+def https_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[Served]:
+    """``handler`` served over HTTPS on localhost, with a certificate from a fresh CA."""
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(server_context)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.socket = server_context.wrap_socket(server.socket, server_side=True)
+    pem = tempfile.NamedTemporaryFile(suffix=".pem", delete=False)  # noqa: SIM115 - removed below
+    pem.close()
+    ca.cert_pem.write_to_path(pem.name)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    try:
+        yield Served(f"https://localhost:{server.server_address[1]}", pem.name, client_context)
+    finally:
+        server.shutdown()
+        server.server_close()
+        os.unlink(pem.name)
+
+
+@contextmanager
+def https_fake() -> Iterator[tuple[Fake, httpx.AsyncClient]]:
+    """The fake, and an httpx client that trusts its certificate authority (only)."""
+    fake = Fake("")
+    with https_server(_handler(fake)) as served:
+        fake.base, fake.ca_file = served.base, served.ca_file
+        yield fake, httpx.AsyncClient(verify=served.context, timeout=1.0)

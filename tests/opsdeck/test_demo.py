@@ -1,0 +1,120 @@
+"""``opsdeck demo`` with nothing configured: embedded stores, live traffic within 60 s,
+and nothing left running after Ctrl-C. A second start reuses the data."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import psycopg
+import pytest
+
+from tests.conftest import opsdeck_env
+
+pytestmark = pytest.mark.slow
+
+
+class DemoProcess:
+    def __init__(self, cwd: Path) -> None:
+        env = opsdeck_env()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "opsdeck", "demo", "--backfill-days", "0.2", "--rate", "20"],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self.descendants: set[int] = set()
+
+    def read_until(self, prefix: str, timeout: float) -> str:
+        assert self.process.stdout is not None
+        deadline = time.monotonic() + timeout
+        os.set_blocking(self.process.stdout.fileno(), False)
+        while time.monotonic() < deadline:
+            self._record_descendants()
+            line = self.process.stdout.readline()
+            if line:
+                self.lines.append(line.rstrip("\n"))
+                if line.strip().startswith(prefix):
+                    return line.strip()
+            elif self.process.poll() is not None:
+                break
+            else:
+                time.sleep(0.1)
+        raise AssertionError(
+            f"no line starting {prefix!r} in {timeout:.0f} s:\n" + "\n".join(self.lines)
+        )
+
+    def _record_descendants(self) -> None:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            children = psutil.Process(self.process.pid).children(recursive=True)
+            self.descendants.update(p.pid for p in children)
+
+    def interrupt(self) -> float:
+        started = time.monotonic()
+        self.process.send_signal(signal.SIGINT)
+        self.process.wait(timeout=30)
+        stopped = time.monotonic() - started
+        assert self.process.stdout is not None
+        self.process.stdout.close()
+        return stopped
+
+    def url(self, name: str) -> str:
+        for line in self.lines:
+            parts = line.split()
+            if len(parts) == 2 and parts[0] == name:
+                return parts[1]
+        raise AssertionError(f"no {name} URL printed:\n" + "\n".join(self.lines))
+
+
+def _alive(pids: set[int]) -> list[int]:
+    alive = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                alive.append(pid)
+        except psutil.NoSuchProcess:
+            continue
+    return alive
+
+
+def test_demo_runs_shows_traffic_and_stops_clean(tmp_path: Path) -> None:
+    demo = DemoProcess(tmp_path)
+    try:
+        started = time.monotonic()
+        demo.read_until("Ctrl-C stops everything.", timeout=120)
+        url = demo.url("postgres")
+        assert url.startswith("postgresql://postgres@127.0.0.1:")
+        assert demo.url("redis").startswith("redis://127.0.0.1:")
+        traffic = demo.read_until("traffic:", timeout=max(5.0, 60 - (time.monotonic() - started)))
+        with psycopg.connect(url) as conn:
+            recent = conn.execute(
+                "SELECT count(*) FROM platform.transactions WHERE created_at > now() - interval '30 seconds'"
+            ).fetchone()
+        assert recent is not None
+        assert recent[0] > 0, traffic
+        assert time.monotonic() - started < 60 + 30  # the history load comes first on a new machine
+        assert len(demo.descendants) >= 3  # postgres, redis, the simulator at least
+    finally:
+        stop_seconds = demo.interrupt()
+    assert demo.process.returncode == 0
+    assert stop_seconds < 10
+    assert _alive(demo.descendants) == []
+    assert (tmp_path / ".opsdeck" / "postgres" / "data" / "PG_VERSION").exists()
+
+    again = DemoProcess(tmp_path)
+    try:
+        again.read_until("Ctrl-C stops everything.", timeout=120)
+        assert not any("first run" in line for line in again.lines)
+        assert again.url("postgres") == url
+    finally:
+        again.interrupt()
+    assert _alive(again.descendants) == []

@@ -1,0 +1,142 @@
+"""Each --inject kind writes exactly what its seed-001 alert needs: the condition is false
+on plain history and true after the injection, checked with plain SQL over the raw rows."""
+
+from __future__ import annotations
+
+import threading
+
+import psycopg
+import pytest
+
+from opsdeck.settings import Thresholds
+from opsdeck.simulator.inject import INJECTIONS, InjectionError, inject
+from opsdeck.simulator.live import LiveOptions, LiveSimulator
+
+T = Thresholds()
+
+CONFLICT_RATE_24H = """
+WITH confirmed AS (
+    SELECT id, resource_id, start_at, end_at, confirmed_at, cancelled_at FROM platform.bookings
+    WHERE confirmed_at IS NOT NULL
+)
+SELECT count(*) FILTER (WHERE EXISTS (
+           SELECT FROM confirmed b WHERE b.resource_id = a.resource_id AND b.id <> a.id
+             AND (b.confirmed_at, b.id) < (a.confirmed_at, a.id)
+             AND b.start_at < a.end_at AND a.start_at < b.end_at
+             AND (b.cancelled_at IS NULL OR b.cancelled_at > a.confirmed_at)))::float
+       / greatest(count(*), 1)
+FROM confirmed a WHERE a.confirmed_at >= now() - interval '24 hours'
+"""
+DRIFT_24H = """
+SELECT sum(abs(t.amount_cents - coalesce(p.amount_cents, 0)))::float / sum(t.amount_cents)
+FROM platform.transactions t LEFT JOIN platform.psp_transactions p ON t.psp_id = p.psp_id
+WHERE t.created_at >= now() - interval '24 hours'
+"""
+CHARGEBACK_RATE_30D = """
+SELECT (SELECT count(*) FROM platform.chargebacks c JOIN platform.transactions t ON t.id = c.transaction_id
+        WHERE c.created_at >= now() - interval '30 days' AND t.livemode)::float
+     / (SELECT count(*) FROM platform.transactions WHERE captured_at >= now() - interval '30 days' AND livemode)
+"""
+STUCK = """
+SELECT count(*) FROM platform.bookings
+WHERE status = 'pending' AND created_at < now() - interval '10 minutes'
+"""
+AVG_TTR = """
+SELECT coalesce(avg(extract(epoch FROM resolved_at - opened_at)), 0) FROM platform.support_tickets
+WHERE resolved_at >= now() - %s * interval '1 second'
+"""
+SERVER_ERROR_SHARE_5M = """
+SELECT avg((status_code >= 500)::int) FROM platform.api_logs WHERE updated_at >= now() - interval '5 minutes'
+"""
+BOOKING_API_UP = """
+SELECT ok FROM platform.service_checks WHERE service = 'booking_api' ORDER BY checked_at DESC LIMIT 1
+"""
+
+
+def _value(url: str, sql: str, *params: object) -> float:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(sql, params or None).fetchone()
+    assert row is not None
+    assert row[0] is not None
+    return float(row[0])
+
+
+def _inject(url: str, kind: str) -> str:
+    return inject(kind, url, url, T, minutes=5, seed=1)
+
+
+def _run_live(url: str, seconds: float) -> None:
+    simulator = LiveSimulator(url, url, LiveOptions(rate=200, writers=8, seasonal=False))
+    stop = threading.Event()
+    threading.Timer(seconds, stop.set).start()
+    simulator.run(stop, lambda counts, elapsed: None)
+
+
+def test_double_booking(history_url: str) -> None:
+    assert _value(history_url, CONFLICT_RATE_24H) <= T.booking_conflict_rate
+    _inject(history_url, "double-booking")
+    assert _value(history_url, CONFLICT_RATE_24H) > T.booking_conflict_rate
+
+
+def test_psp_mismatch_passes_both_drift_thresholds(history_url: str) -> None:
+    assert _value(history_url, DRIFT_24H) <= T.reconciliation_drift
+    _inject(history_url, "psp-mismatch")
+    assert _value(history_url, DRIFT_24H) > T.reconciliation_drift_suspend_payouts
+
+
+def test_chargeback_spike(history_url: str) -> None:
+    assert _value(history_url, CHARGEBACK_RATE_30D) <= T.chargeback_rate
+    _inject(history_url, "chargeback-spike")
+    assert _value(history_url, CHARGEBACK_RATE_30D) > T.chargeback_rate
+
+
+def test_stuck_bookings(history_url: str) -> None:
+    assert _value(history_url, STUCK) <= T.unprocessed_bookings
+    _inject(history_url, "stuck-bookings")
+    assert _value(history_url, STUCK) > T.unprocessed_bookings
+    with psycopg.connect(history_url) as conn:
+        assert conn.execute(
+            "SELECT kind FROM ops.simulator_anomalies WHERE until > now()"
+        ).fetchall() == [("stuck-bookings",)]
+
+
+def test_slow_tickets_in_the_last_hour_and_day(history_url: str) -> None:
+    for window in (3600, 86400):
+        assert _value(history_url, AVG_TTR, window) <= T.support_time_to_resolve_seconds
+    _inject(history_url, "slow-tickets")
+    for window in (3600, 86400):
+        assert _value(history_url, AVG_TTR, window) > T.support_time_to_resolve_seconds
+
+
+def test_api_5xx_burst_reaches_the_live_stream(history_url: str) -> None:
+    _run_live(history_url, 3)
+    assert _value(history_url, SERVER_ERROR_SHARE_5M) <= T.api_5xx_rate
+    _inject(history_url, "api-5xx-burst")
+    _run_live(history_url, 8)
+    assert _value(history_url, SERVER_ERROR_SHARE_5M) > T.api_5xx_rate
+
+
+def test_service_down_reaches_the_live_stream(history_url: str) -> None:
+    _run_live(history_url, 2)
+    assert _value(history_url, BOOKING_API_UP) == 1
+    _inject(history_url, "service-down")
+    _run_live(history_url, 3)
+    assert _value(history_url, BOOKING_API_UP) == 0
+
+
+def test_every_seed_alert_has_an_injection() -> None:
+    assert set(INJECTIONS) == {
+        "double-booking",
+        "psp-mismatch",
+        "api-5xx-burst",
+        "service-down",
+        "chargeback-spike",
+        "stuck-bookings",
+        "slow-tickets",
+        "webhook-backlog",
+    }
+
+
+def test_injection_on_an_empty_platform_says_why(db_url: str) -> None:
+    with pytest.raises(InjectionError, match="no resources"):
+        _inject(db_url, "stuck-bookings")
