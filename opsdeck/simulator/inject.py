@@ -98,6 +98,7 @@ def chargeback_spike(ctx: InjectionContext) -> str:
 def stuck_bookings(ctx: InjectionContext) -> str:
     """Bookings pending past the threshold age, and booking processing paused meanwhile."""
     count = ctx.thresholds.unprocessed_bookings + 5
+    _flag(ctx, "stuck-bookings")  # first: the stream stops processing, then they pile up
     resources = ctx.platform.execute(
         "SELECT id, location_id, staff_id FROM platform.resources ORDER BY random() LIMIT %s",
         (count,),
@@ -119,7 +120,6 @@ def stuck_bookings(ctx: InjectionContext) -> str:
             ["USD"] * count,
         ),
     )
-    _flag(ctx, "stuck-bookings")
     return (
         f"{count} bookings pending for {age / 60:.0f} min; "
         f"processing paused for {ctx.minutes:g} min"

@@ -200,9 +200,13 @@ FROM platform.locations l LEFT JOIN platform.bookings b ON b.location_id = l.id
 GROUP BY l.id ORDER BY l.id
 """
 
+# The platform gives up on a booking left unpaid 8 minutes since it last changed. Bookings
+# that `--inject stuck-bookings` backdates are new rows: no sweep cancels them before the
+# stream has seen that processing is paused.
 SWEEP_UNPAID_BOOKINGS = """
 UPDATE platform.bookings SET status = 'cancelled', cancelled_at = now()
 WHERE status = 'pending' AND created_at < now() - interval '8 minutes'
+  AND updated_at < now() - interval '8 minutes'
 RETURNING id
 """
 # Charges of the last 15 minutes the PSP never reported (a stopped simulator's): the PSP

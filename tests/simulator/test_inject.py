@@ -11,6 +11,7 @@ import pytest
 from opsdeck.settings import Thresholds
 from opsdeck.simulator.inject import INJECTIONS, InjectionError, inject
 from opsdeck.simulator.live import LiveOptions, LiveSimulator
+from opsdeck.simulator.live_queries import SWEEP_UNPAID_BOOKINGS
 
 T = Thresholds()
 
@@ -94,7 +95,10 @@ def test_stuck_bookings(history_url: str) -> None:
     assert _value(history_url, STUCK) <= T.unprocessed_bookings
     _inject(history_url, "stuck-bookings")
     assert _value(history_url, STUCK) > T.unprocessed_bookings
-    with psycopg.connect(history_url) as conn:
+    with psycopg.connect(history_url, autocommit=True) as conn:
+        # A live writer's sweep that ran before the stream saw the pause leaves them stuck.
+        conn.execute(SWEEP_UNPAID_BOOKINGS)
+        assert _value(history_url, STUCK) > T.unprocessed_bookings
         assert conn.execute(
             "SELECT kind FROM ops.simulator_anomalies WHERE until > now()"
         ).fetchall() == [("stuck-bookings",)]
