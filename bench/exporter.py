@@ -19,11 +19,11 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -43,7 +43,6 @@ from bench.plain_sql import plain_values, query_exporter_config
 from opsdeck.database import libpq_url
 from opsdeck.embedded import free_port
 from opsdeck.settings import Settings
-from opsdeck.simulator.live import LiveOptions, LiveSimulator
 from opsdeck.supervisor import Supervisor
 
 REPO = Path(__file__).resolve().parent.parent
@@ -87,17 +86,32 @@ def _reset_ops(url: str) -> None:
         )
 
 
+def opsdeck_env(url: str) -> dict[str, str]:
+    """This environment without opsdeck's own settings: an opsdeck process on ``url``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPSDECK_")}
+    env.update(DATABASE_URL=url, PYTHONPATH=str(REPO))
+    env.pop("PLATFORM_DATABASE_URL", None)
+    return env
+
+
 @contextmanager
-def traffic(url: str, rate: float) -> Iterator[None]:
-    simulator = LiveSimulator(url, url, LiveOptions(rate=rate, writers=8, seasonal=False))
-    stop = threading.Event()
-    thread = threading.Thread(target=simulator.run, args=(stop, lambda c, e: None))
-    thread.start()
+def traffic(url: str, rate: float, log: Path) -> Iterator[None]:
+    """Live traffic from its own process: its writer threads share no GIL with the client
+    that times the scrapes."""
+    env = opsdeck_env(url)
+    argv = [sys.executable, "-m", "opsdeck", "simulate", "--live", "--flat"]
+    process = subprocess.Popen(
+        [*argv, "--rate", str(rate), "--writers", "8"],
+        env=env,
+        cwd=REPO,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
     try:
         yield
     finally:
-        stop.set()
-        thread.join()
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=120)
 
 
 # ISO 4217 reserves XXX for "no currency": no simulated booking uses it, so marker rows land
@@ -127,8 +141,10 @@ class Contender:
     process: subprocess.Popen[bytes]
     port: int
 
+    client: httpx.Client  # one kept-alive connection, as Prometheus scrapes
+
     def scrape(self, timeout: float = 900) -> str:
-        response = httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=timeout)
+        response = self.client.get(f"http://127.0.0.1:{self.port}/metrics", timeout=timeout)
         response.raise_for_status()
         return response.text
 
@@ -141,6 +157,7 @@ class Contender:
         return total
 
     def stop(self) -> None:
+        self.client.close()
         self.process.terminate()
         try:
             self.process.wait(timeout=20)
@@ -154,9 +171,8 @@ class Opsdeck(Contender):
 
     def __init__(self, url: str, log: Path) -> None:
         self.port = free_port(0)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("OPSDECK_")}
-        env.update(DATABASE_URL=url, PYTHONPATH=str(REPO))
-        env.pop("PLATFORM_DATABASE_URL", None)
+        self.client = httpx.Client()
+        env = opsdeck_env(url)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "opsdeck", "exporter", "--port", str(self.port)],
             env=env,
@@ -191,6 +207,7 @@ class QueryExporter(Contender):
     ) -> None:
         self.name = "query-exporter, every 15 s" if interval else "query-exporter, on scrape"
         self.port = free_port(0)
+        self.client = httpx.Client()
         dsn = "postgresql+psycopg2://" + libpq_url(url).partition("://")[2]
         config = Path(tempfile.mkdtemp(prefix="qe-")) / "config.yaml"
         config.write_text(yaml.safe_dump(query_exporter_config(settings, dsn, interval)))
@@ -298,7 +315,7 @@ def run_scale(admin_url: str, scale: str, args: argparse.Namespace, logs: Path) 
     postmaster = postmaster_pid(admin_url)
     serial = [int(time.time()) % 100_000]
     results: list[Result] = []
-    with traffic(url, args.rate):
+    with traffic(url, args.rate, logs / f"traffic-{scale}.log"):
         baseline = cpu_per_minute(postmaster, args.steady)
         print(f"[{scale}] traffic alone: {baseline:.2f} PostgreSQL CPU s/min", flush=True)
 
@@ -323,7 +340,7 @@ def run_scale(admin_url: str, scale: str, args: argparse.Namespace, logs: Path) 
         opsdeck.stop()
 
     binary = query_exporter_binary()
-    with traffic(url, args.rate):
+    with traffic(url, args.rate, logs / f"traffic-{scale}-qe.log"):
         for interval in (15, None):
             qe = QueryExporter(binary, url, interval, settings, logs / f"qe-{scale}-{interval}.log")
             try:

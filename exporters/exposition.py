@@ -1,7 +1,9 @@
-"""Prometheus exposition of the snapshot: fresh families on every scrape, no queries.
+"""Prometheus collectors over the snapshot: the KPI families and the engine's health.
 
 ``describe()`` yields the families without samples, so registering never touches the
-database; ``collect()`` builds new metric families from the in-memory snapshot.
+database; ``collect()`` builds new metric families from the in-memory snapshot, never
+querying. :mod:`exporters.metrics_page` renders the KPIs when they change and the health
+on every scrape (its lag is measured at scrape time).
 """
 
 from __future__ import annotations
@@ -33,17 +35,13 @@ class KpiExposition(PrometheusCollector):
         self._snapshot = snapshot
 
     def describe(self) -> Iterator[Metric]:
-        for family in (*self._families.values(), *HEALTH_FAMILIES.values()):
+        for family in self._families.values():
             yield _histogram(family) if family.kind == "histogram" else _simple(family)
-
-    def series_count(self) -> int:
-        return sum(len(metric.samples) for metric in self.collect())
 
     def collect(self) -> Iterator[Metric]:
         view = self._snapshot.view()
         for family in self._families.values():
             yield self._build(family, view.values.get(self._owners[family.name], {}))
-        yield from _health(view)
 
     def _build(self, family: Family, values: Mapping[SeriesKey, float]) -> Metric:
         if family.kind == "histogram":
@@ -92,6 +90,21 @@ def _monotone(series: Sequence[tuple[str, float]]) -> list[tuple[str, float]]:
         running = max(running, value)
         out.append((le, running))
     return out
+
+
+class HealthExposition(PrometheusCollector):
+    def __init__(self, snapshot: Snapshot) -> None:
+        self._snapshot = snapshot
+
+    def describe(self) -> Iterator[Metric]:
+        yield from (_simple(family) for family in HEALTH_FAMILIES.values())
+
+    def collect(self) -> Iterator[Metric]:
+        return _health(self._snapshot.health_view())
+
+
+def series_count(*collectors: PrometheusCollector) -> int:
+    return sum(len(metric.samples) for c in collectors for metric in c.collect())
 
 
 def _health(view: View) -> Iterator[Metric]:

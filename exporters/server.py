@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-
-from prometheus_client import CollectorRegistry, start_http_server
+from functools import partial
 
 from exporters.collector import Collector
 from exporters.collectors.activity import (
@@ -19,8 +18,10 @@ from exporters.collectors.bookings import BookingsCollector, SessionsCollector
 from exporters.collectors.payments import PaymentsCollector
 from exporters.collectors.reconciliation import ReconciliationCollector
 from exporters.engine import Engine
-from exporters.exposition import KpiExposition
+from exporters.exposition import HealthExposition, KpiExposition, series_count
 from exporters.families import kpi_families
+from exporters.http import serve
+from exporters.metrics_page import MetricsPage
 from exporters.snapshot import Snapshot
 from opsdeck.settings import Settings
 
@@ -55,8 +56,8 @@ def build_exposition(
     return KpiExposition(families, owners, snapshot)
 
 
-def report_series(exposition: KpiExposition, budget: int) -> None:
-    count = exposition.series_count()
+def report(kpis: KpiExposition, health: HealthExposition, budget: int) -> None:
+    count = series_count(kpis, health)
     if count > budget:
         log.error("exposing %d series, over the budget of %d: check label values", count, budget)
     else:
@@ -66,15 +67,18 @@ def report_series(exposition: KpiExposition, budget: int) -> None:
 def run_exporter(settings: Settings, host: str, port: int, stop: threading.Event) -> None:
     collectors = build_collectors(settings)
     snapshot = Snapshot(c.name for c in collectors)
-    exposition = build_exposition(settings, collectors, snapshot)
-    registry = CollectorRegistry(auto_describe=True)
-    registry.register(exposition)
-    server, thread = start_http_server(port, addr=host, registry=registry)
+    kpis, health = build_exposition(settings, collectors, snapshot), HealthExposition(snapshot)
+    page = MetricsPage(snapshot, kpis, health)
+    server, thread = serve(host, port, page)
+    renderer = threading.Thread(target=page.run, args=(stop,), name="metrics-render")
+    renderer.start()
     log.info("serving /metrics on http://%s:%d/metrics", host, port)
     budget = settings.exporter.series_budget
     try:
-        Engine(settings, collectors, snapshot, lambda: report_series(exposition, budget)).run(stop)
+        Engine(settings, collectors, snapshot, partial(report, kpis, health, budget)).run(stop)
     finally:
+        stop.set()
         server.shutdown()
         server.server_close()
         thread.join()
+        renderer.join()

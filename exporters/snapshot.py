@@ -2,6 +2,8 @@
 
 The leader replaces a collector's series with what each fold committed; a standby (and a
 new leader, once) reloads everything from ops. Both therefore serve the committed state.
+Every change of the values bumps ``version``, which :mod:`exporters.metrics_page` waits on
+to render them once per change rather than once per scrape.
 """
 
 from __future__ import annotations
@@ -28,11 +30,14 @@ class View:
     values: dict[str, dict[SeriesKey, float]]
     health: dict[str, Health]
     leader: bool
+    version: int  # of the values
 
 
 class Snapshot:
     def __init__(self, collectors: Iterable[str]) -> None:
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._version = 0
         self._names = tuple(collectors)
         self._values: dict[str, dict[SeriesKey, float]] = {n: {} for n in self._names}
         self._health: dict[str, Health] = {n: Health() for n in self._names}
@@ -56,13 +61,18 @@ class Snapshot:
         with self._lock:
             self._values = {n: by_collector.get(n, {}) for n in self._names}
             self._health = health
+            self._bump()
 
     def apply(self, collector: str, rows: Iterable[tuple[Any, ...]], health: Health) -> None:
         with self._lock:
             values = self._values[collector]
+            changed = False
             for metric, labels, value in rows:
                 values[(metric, tuple(labels))] = float(value)
+                changed = True
             self._health[collector] = health
+            if changed:
+                self._bump()
 
     def mark_down(self, collector: str) -> None:
         with self._lock:
@@ -82,4 +92,25 @@ class Snapshot:
                 values={n: dict(v) for n, v in self._values.items()},
                 health=dict(self._health),
                 leader=self._leader,
+                version=self._version,
             )
+
+    def health_view(self) -> View:
+        """Health and leadership only: what every scrape renders afresh."""
+        with self._lock:
+            return View({}, dict(self._health), self._leader, self._version)
+
+    @property
+    def version(self) -> int:
+        with self._lock:
+            return self._version
+
+    def wait_changed(self, seen: int, timeout: float) -> int:
+        """The values' version, once it differs from ``seen`` or after ``timeout``."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._version != seen, timeout)
+            return self._version
+
+    def _bump(self) -> None:
+        self._version += 1
+        self._changed.notify_all()

@@ -4,6 +4,7 @@ itself."""
 
 from __future__ import annotations
 
+import statistics
 import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -49,13 +50,19 @@ def test_database_down_then_back(db_url: str, tmp_path: Path) -> None:
             exp.wait(
                 lambda k, h: set(_ups(h).values()) == {0.0}, timeout=30, what="collector_up = 0"
             )
+            seconds = []
             for _ in range(5):
                 started = time.monotonic()
                 text = exp.scrape()  # the answer's time; parsing it here is the test's own
-                assert time.monotonic() - started < 1.0
+                seconds.append(time.monotonic() - started)
                 kpis, _health = parse(text)
                 assert kpis == before  # the last good values, untouched
                 time.sleep(0.3)
+            # A scrape that waited on the database would wait out the 2 s statement timeout
+            # (or fail); the median keeps one scheduling stall of a loaded machine from
+            # deciding the answer-within-1-s check.
+            assert statistics.median(seconds) < 1.0, seconds
+            assert max(seconds) < 2.0, seconds
             proxy.restore()
             values = exp.wait_caught_up(db_now(db_url))
             with psycopg.connect(db_url) as conn:
