@@ -98,11 +98,20 @@ def opsdeck_env(url: str) -> dict[str, str]:
 def traffic(url: str, rate: float, log: Path) -> Iterator[None]:
     """Live traffic from its own process: its writer threads share no GIL with the client
     that times the scrapes."""
-    env = opsdeck_env(url)
-    argv = [sys.executable, "-m", "opsdeck", "simulate", "--live", "--flat"]
     process = subprocess.Popen(
-        [*argv, "--rate", str(rate), "--writers", "8"],
-        env=env,
+        [
+            sys.executable,
+            "-m",
+            "opsdeck",
+            "simulate",
+            "--live",
+            "--flat",
+            "--rate",
+            str(rate),
+            "--writers",
+            "8",
+        ],
+        env=opsdeck_env(url),
         cwd=REPO,
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
@@ -140,7 +149,6 @@ class Contender:
     name: str
     process: subprocess.Popen[bytes]
     port: int
-
     client: httpx.Client  # one kept-alive connection, as Prometheus scrapes
 
     def scrape(self, timeout: float = 900) -> str:
@@ -172,10 +180,9 @@ class Opsdeck(Contender):
     def __init__(self, url: str, log: Path) -> None:
         self.port = free_port(0)
         self.client = httpx.Client()
-        env = opsdeck_env(url)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "opsdeck", "exporter", "--port", str(self.port)],
-            env=env,
+            env=opsdeck_env(url),
             cwd=REPO,
             stdout=log.open("ab"),
             stderr=subprocess.STDOUT,

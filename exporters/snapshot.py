@@ -30,7 +30,6 @@ class View:
     values: dict[str, dict[SeriesKey, float]]
     health: dict[str, Health]
     leader: bool
-    version: int  # of the values
 
 
 class Snapshot:
@@ -92,13 +91,12 @@ class Snapshot:
                 values={n: dict(v) for n, v in self._values.items()},
                 health=dict(self._health),
                 leader=self._leader,
-                version=self._version,
             )
 
     def health_view(self) -> View:
         """Health and leadership only: what every scrape renders afresh."""
         with self._lock:
-            return View({}, dict(self._health), self._leader, self._version)
+            return View({}, dict(self._health), self._leader)
 
     @property
     def version(self) -> int:
