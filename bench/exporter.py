@@ -4,7 +4,8 @@ For each scale (simulator history of 30 days) and each contender -- opsdeck's ex
 query-exporter 5.0.2 with the plain SQL run on every scrape, and the same scheduled every
 15 s -- it measures, with live traffic running: scrape latency p50/p99, freshness p50/p99
 (a marker row inserted, /metrics polled every 50 ms until it counts), PostgreSQL CPU
-seconds per minute of steady state above the traffic's own, and exporter RSS. Then it
+seconds per minute of steady state (above the traffic's own, and that of the contender's own
+backends, found by application_name), and exporter RSS. Then it
 stops the traffic and checks every opsdeck value against the plain SQL; any difference
 fails the run.
 
@@ -38,7 +39,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.history import admin_url as bench_admin_url
 from bench.history import history
-from bench.pgcpu import cpu_seconds, postmaster_pid, rss_mib
+from bench.pgcpu import backend_cpu, cpu_seconds, postmaster_pid, rss_mib
 from bench.plain_sql import plain_values, query_exporter_config
 from opsdeck.database import libpq_url
 from opsdeck.embedded import free_port
@@ -48,6 +49,9 @@ from opsdeck.supervisor import Supervisor
 REPO = Path(__file__).resolve().parent.parent
 QE_VERSION = "5.0.2"
 MARKER_METRIC = "opsdeck_booked_revenue_cents_total"
+OPSDECK = "opsdeck-exporter"  # the application_name of the exporter's connections
+QE_APPLICATION = "query-exporter"
+TRAFFIC = "opsdeck-simulator"
 
 
 @dataclass
@@ -55,9 +59,14 @@ class Result:
     name: str
     scrapes: list[float] = field(default_factory=list)
     freshness: list[float] = field(default_factory=list)
-    cpu_per_minute: float = 0.0
+    cpu_per_minute: float = 0.0  # PostgreSQL's CPU s/min above the traffic's own
+    own_cpu_per_minute: float = 0.0  # the CPU s/min of the contender's own backends
     rss_mib: float = 0.0
     note: str = ""
+
+    def measure_cpu(self, window: CpuWindow, baseline: float) -> None:
+        self.cpu_per_minute = window.total - baseline
+        self.own_cpu_per_minute = window.own
 
 
 def pct(values: list[float], q: float) -> float:
@@ -216,6 +225,7 @@ class QueryExporter(Contender):
         self.port = free_port(0)
         self.client = httpx.Client()
         dsn = "postgresql+psycopg2://" + libpq_url(url).partition("://")[2]
+        dsn += ("&" if "?" in dsn else "?") + f"application_name={QE_APPLICATION}"
         config = Path(tempfile.mkdtemp(prefix="qe-")) / "config.yaml"
         config.write_text(yaml.safe_dump(query_exporter_config(settings, dsn, interval)))
         self.process = subprocess.Popen(
@@ -299,17 +309,30 @@ def freshness(contender: Contender, url: str, markers: int, serial: list[int]) -
     return delays
 
 
-def cpu_per_minute(
-    postmaster: int, seconds: float, load: Callable[[], object] | None = None
-) -> float:
-    stop = time.monotonic() + seconds
-    start_cpu = cpu_seconds(postmaster)
-    while time.monotonic() < stop:
-        if load:
-            load()
-        else:
-            time.sleep(0.5)
-    return (cpu_seconds(postmaster) - start_cpu) * 60 / seconds
+@dataclass
+class CpuWindow:
+    total: float  # CPU s/min of all of PostgreSQL
+    own: float  # CPU s/min of the contender's own backends and their parallel workers
+
+
+def cpu_window(
+    postmaster: int,
+    seconds: float,
+    admin_url: str,
+    application: str,
+    load: Callable[[], object] | None = None,
+) -> CpuWindow:
+    with backend_cpu(admin_url, application) as own:
+        started = time.monotonic()
+        start_cpu = cpu_seconds(postmaster)
+        while time.monotonic() < started + seconds:
+            if load:
+                load()
+            else:
+                time.sleep(0.5)
+        elapsed = time.monotonic() - started
+        total = cpu_seconds(postmaster) - start_cpu
+    return CpuWindow(total * 60 / elapsed, own.seconds() * 60 / elapsed)
 
 
 # -- the run ---------------------------------------------------------------------------
@@ -323,15 +346,20 @@ def run_scale(admin_url: str, scale: str, args: argparse.Namespace, logs: Path) 
     serial = [int(time.time()) % 100_000]
     results: list[Result] = []
     with traffic(url, args.rate, logs / f"traffic-{scale}.log"):
-        baseline = cpu_per_minute(postmaster, args.steady)
-        print(f"[{scale}] traffic alone: {baseline:.2f} PostgreSQL CPU s/min", flush=True)
+        alone = cpu_window(postmaster, args.steady, admin_url, TRAFFIC)
+        baseline = alone.total
+        print(
+            f"[{scale}] traffic alone: {baseline:.2f} PostgreSQL CPU s/min "
+            f"({alone.own:.2f} in the traffic's own backends)",
+            flush=True,
+        )
 
         opsdeck = Opsdeck(url, logs / f"opsdeck-{scale}.log")
         catch_up = wait_for(lambda: opsdeck.caught_up(time.time() - 2), 3600, "opsdeck to catch up")
         start = "from its saved state" if args.keep_state else "from nothing"
         print(f"[{scale}] opsdeck caught up {start} in {catch_up:.0f} s", flush=True)
         result = Result("opsdeck", note=f"caught up with the history {start} in {catch_up:.0f} s")
-        result.cpu_per_minute = cpu_per_minute(postmaster, args.steady) - baseline
+        result.measure_cpu(cpu_window(postmaster, args.steady, admin_url, OPSDECK), baseline)
         result.scrapes = time_scrapes(opsdeck, args.scrapes, budget=600)
         result.freshness = freshness(opsdeck, url, args.markers, serial)
         result.rss_mib = rss_mib(opsdeck.process.pid)
@@ -354,18 +382,22 @@ def run_scale(admin_url: str, scale: str, args: argparse.Namespace, logs: Path) 
                 wait_for(qe.has_values, 3600, f"{qe.name} to publish")
                 result = Result(qe.name)
                 if interval:
-                    result.cpu_per_minute = cpu_per_minute(postmaster, args.steady) - baseline
+                    result.measure_cpu(
+                        cpu_window(postmaster, args.steady, admin_url, QE_APPLICATION), baseline
+                    )
                     result.scrapes = time_scrapes(qe, args.scrapes, budget=600)
                     result.freshness = freshness(qe, url, args.qe_markers, serial)
                 else:
                     # Prometheus scrapes every 15 s; each scrape runs every query.
-                    result.cpu_per_minute = (
-                        cpu_per_minute(
+                    result.measure_cpu(
+                        cpu_window(
                             postmaster,
                             max(args.steady, 60),
+                            admin_url,
+                            QE_APPLICATION,
                             partial(time_scrapes, qe, 1, 0, pace=15.0),
-                        )
-                        - baseline
+                        ),
+                        baseline,
                     )
                     result.scrapes = time_scrapes(
                         qe, args.scrapes, args.on_scrape_budget, minimum=args.on_scrape_minimum
@@ -406,7 +438,7 @@ def check_values(opsdeck: Opsdeck, url: str, settings: Settings, scale: str) -> 
 
 HEADER = (
     f"{'exporter':<30}{'scrapes':>8}{'p50 ms':>10}{'p99 ms':>10}{'fresh p50 s':>12}"
-    f"{'fresh p99 s':>12}{'PG CPU s/min':>14}{'RSS MiB':>9}"
+    f"{'fresh p99 s':>12}{'PG CPU s/min':>14}{'own s/min':>11}{'RSS MiB':>9}"
 )
 
 
@@ -414,19 +446,21 @@ def row(r: Result) -> str:
     return (
         f"{r.name:<30}{len(r.scrapes):>8}{pct(r.scrapes, 0.5) * 1000:>10.1f}"
         f"{pct(r.scrapes, 0.99) * 1000:>10.1f}{pct(r.freshness, 0.5):>12.2f}"
-        f"{pct(r.freshness, 0.99):>12.2f}{r.cpu_per_minute:>14.2f}{r.rss_mib:>9.0f}"
+        f"{pct(r.freshness, 0.99):>12.2f}{r.cpu_per_minute:>14.2f}"
+        f"{r.own_cpu_per_minute:>11.2f}{r.rss_mib:>9.0f}"
     )
 
 
 def report(scale: str, results: list[Result]) -> None:
     print(f"\n{scale}: scrape latency, freshness and PostgreSQL cost, with live traffic")
+    print("(PG CPU: all of PostgreSQL above the traffic alone; own: the contender's backends)")
     print(HEADER)
     for r in results:
         print(row(r))
     opsdeck = results[0]
     for other in results[1:]:
-        ratio = other.cpu_per_minute / max(opsdeck.cpu_per_minute, 1e-3)
-        print(f"  PostgreSQL CPU: {other.name} costs {ratio:,.0f}x opsdeck")
+        ratio = other.own_cpu_per_minute / max(opsdeck.own_cpu_per_minute, 1e-3)
+        print(f"  PostgreSQL CPU of its own backends: {other.name} costs {ratio:,.0f}x opsdeck")
     print(
         f"  {opsdeck.note}; freshness p50 over {len(opsdeck.freshness)} markers "
         f"(mean {statistics.mean(opsdeck.freshness):.2f} s)"

@@ -4,6 +4,9 @@ postmaster has collected from children that exited (parallel workers, closed bac
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -44,3 +47,69 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def _own_seconds(pid: int) -> float:
+    fields = _stat(pid)
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+class BackendCpu:
+    """CPU seconds spent by the backends one client opened (found by ``application_name``)
+    and by their parallel workers, read from /proc at each ``sample()``.
+
+    Attributing by backend rather than subtracting the traffic's share keeps a small cost
+    measurable beside a large, noisy one. A backend that exits between two samples loses
+    its last interval, so the figure is a lower bound; sample often (the benchmark samples
+    every 0.5 s)."""
+
+    def __init__(self, admin_url: str, application_name: str) -> None:
+        self._conn = psycopg.connect(admin_url, autocommit=True)
+        self._name = application_name
+        self._start: dict[int, float] = {}
+        self._last: dict[int, float] = {}
+        self._first = True
+
+    def sample(self) -> None:
+        rows = self._conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %(name)s "
+            "OR leader_pid IN (SELECT pid FROM pg_stat_activity WHERE application_name = %(name)s)",
+            {"name": self._name},
+        ).fetchall()
+        for (pid,) in rows:
+            try:
+                seconds = _own_seconds(pid)
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            self._start.setdefault(pid, seconds if self._first else 0.0)
+            self._last[pid] = seconds
+        self._first = False
+
+    def seconds(self) -> float:
+        return sum(last - self._start[pid] for pid, last in self._last.items())
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+@contextmanager
+def backend_cpu(admin_url: str, application_name: str, every: float = 0.5) -> Iterator[BackendCpu]:
+    """A ``BackendCpu`` sampled in a thread every ``every`` seconds while the block runs
+    (a query-exporter scrape can take minutes, with parallel workers coming and going)."""
+    cpu = BackendCpu(admin_url, application_name)
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.wait(every):
+            cpu.sample()
+
+    cpu.sample()
+    sampler = threading.Thread(target=run, name="backend-cpu", daemon=True)
+    sampler.start()
+    try:
+        yield cpu
+    finally:
+        stop.set()
+        sampler.join()
+        cpu.sample()
+        cpu.close()
