@@ -39,7 +39,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.history import admin_url as bench_admin_url
 from bench.history import history
-from bench.pgcpu import backend_cpu, cpu_seconds, postmaster_pid, rss_mib
+from bench.pgcpu import CpuWindow, cpu_window, postmaster_pid, rss_mib
 from bench.plain_sql import plain_values, query_exporter_config
 from opsdeck.database import libpq_url
 from opsdeck.embedded import free_port
@@ -307,32 +307,6 @@ def freshness(contender: Contender, url: str, markers: int, serial: list[int]) -
             time.sleep(0.05)
         delays.append(time.monotonic() - inserted)
     return delays
-
-
-@dataclass
-class CpuWindow:
-    total: float  # CPU s/min of all of PostgreSQL
-    own: float  # CPU s/min of the contender's own backends and their parallel workers
-
-
-def cpu_window(
-    postmaster: int,
-    seconds: float,
-    admin_url: str,
-    application: str,
-    load: Callable[[], object] | None = None,
-) -> CpuWindow:
-    with backend_cpu(admin_url, application) as own:
-        started = time.monotonic()
-        start_cpu = cpu_seconds(postmaster)
-        while time.monotonic() < started + seconds:
-            if load:
-                load()
-            else:
-                time.sleep(0.5)
-        elapsed = time.monotonic() - started
-        total = cpu_seconds(postmaster) - start_cpu
-    return CpuWindow(total * 60 / elapsed, own.seconds() * 60 / elapsed)
 
 
 # -- the run ---------------------------------------------------------------------------

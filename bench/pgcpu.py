@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -113,3 +115,29 @@ def backend_cpu(admin_url: str, application_name: str, every: float = 0.5) -> It
         sampler.join()
         cpu.sample()
         cpu.close()
+
+
+@dataclass
+class CpuWindow:
+    total: float  # CPU s/min of all of PostgreSQL
+    own: float  # CPU s/min of the contender's own backends and their parallel workers
+
+
+def cpu_window(
+    postmaster: int,
+    seconds: float,
+    admin_url: str,
+    application: str,
+    load: Callable[[], object] | None = None,
+) -> CpuWindow:
+    with backend_cpu(admin_url, application) as own:
+        started = time.monotonic()
+        start_cpu = cpu_seconds(postmaster)
+        while time.monotonic() < started + seconds:
+            if load:
+                load()
+            else:
+                time.sleep(0.5)
+        elapsed = time.monotonic() - started
+        total = cpu_seconds(postmaster) - start_cpu
+    return CpuWindow(total * 60 / elapsed, own.seconds() * 60 / elapsed)

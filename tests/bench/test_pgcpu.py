@@ -1,0 +1,40 @@
+"""The benchmark's per-client PostgreSQL CPU: a busy client's backends are counted, others not."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import psycopg
+
+from bench.pgcpu import backend_cpu, cpu_window, postmaster_pid
+
+BUSY = "SELECT count(*) FROM generate_series(1, 20000000)"
+
+
+def _busy(url: str, application_name: str) -> None:
+    with psycopg.connect(url, application_name=application_name) as conn:
+        conn.execute("SET max_parallel_workers_per_gather = 0")
+        conn.execute(BUSY)
+
+
+def test_backend_cpu_counts_the_named_clients_backends_only(db_url: str) -> None:
+    with (
+        backend_cpu(db_url, "bench-busy") as busy,
+        backend_cpu(db_url, "bench-idle") as idle,
+        psycopg.connect(db_url, application_name="bench-idle"),
+    ):
+        _busy(db_url, "bench-busy")
+    assert busy.seconds() > 0.2
+    assert idle.seconds() < 0.05
+
+
+def test_cpu_window_sees_the_load_in_total_and_own(db_url: str) -> None:
+    # One long-lived connection, as the exporters keep: a backend that exits in the window
+    # is a zombie until PostgreSQL reaps it, and /proc shows a zombie's CPU as zero.
+    with psycopg.connect(db_url, application_name="bench-window") as conn:
+        conn.execute("SET max_parallel_workers_per_gather = 0")
+        window = cpu_window(
+            postmaster_pid(db_url), 2.0, db_url, "bench-window", load=partial(conn.execute, BUSY)
+        )
+    assert window.own > 3.0  # CPU s/min: a backend busy for most of the window
+    assert window.total >= window.own * 0.9
