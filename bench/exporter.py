@@ -41,17 +41,17 @@ from bench.history import admin_url as bench_admin_url
 from bench.history import history
 from bench.pgcpu import CpuWindow, cpu_window, postmaster_pid, rss_mib
 from bench.plain_sql import plain_values, query_exporter_config
+from exporters.engine import APPLICATION as EXPORTER_APPLICATION
 from opsdeck.database import libpq_url
 from opsdeck.embedded import free_port
 from opsdeck.settings import Settings
+from opsdeck.simulator.live import APPLICATION as TRAFFIC_APPLICATION
 from opsdeck.supervisor import Supervisor
 
 REPO = Path(__file__).resolve().parent.parent
 QE_VERSION = "5.0.2"
 MARKER_METRIC = "opsdeck_booked_revenue_cents_total"
-OPSDECK = "opsdeck-exporter"  # the application_name of the exporter's connections
-QE_APPLICATION = "query-exporter"
-TRAFFIC = "opsdeck-simulator"
+QE_APPLICATION = "query-exporter"  # the application_name of query-exporter's connections
 
 
 @dataclass
@@ -320,7 +320,7 @@ def run_scale(admin_url: str, scale: str, args: argparse.Namespace, logs: Path) 
     serial = [int(time.time()) % 100_000]
     results: list[Result] = []
     with traffic(url, args.rate, logs / f"traffic-{scale}.log"):
-        alone = cpu_window(postmaster, args.steady, admin_url, TRAFFIC)
+        alone = cpu_window(postmaster, args.steady, admin_url, TRAFFIC_APPLICATION)
         baseline = alone.total
         print(
             f"[{scale}] traffic alone: {baseline:.2f} PostgreSQL CPU s/min "
@@ -333,7 +333,9 @@ def run_scale(admin_url: str, scale: str, args: argparse.Namespace, logs: Path) 
         start = "from its saved state" if args.keep_state else "from nothing"
         print(f"[{scale}] opsdeck caught up {start} in {catch_up:.0f} s", flush=True)
         result = Result("opsdeck", note=f"caught up with the history {start} in {catch_up:.0f} s")
-        result.measure_cpu(cpu_window(postmaster, args.steady, admin_url, OPSDECK), baseline)
+        result.measure_cpu(
+            cpu_window(postmaster, args.steady, admin_url, EXPORTER_APPLICATION), baseline
+        )
         result.scrapes = time_scrapes(opsdeck, args.scrapes, budget=600)
         result.freshness = freshness(opsdeck, url, args.markers, serial)
         result.rss_mib = rss_mib(opsdeck.process.pid)
