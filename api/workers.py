@@ -55,12 +55,8 @@ async def fold_usage(runtime: Runtime) -> bool:
             cursor = await platform.execute(sql.FOLD, {"lo": folded_until, "hi": until})
             rows = await cursor.fetchall()
         if rows:
-            await ops.execute(sql.STAGE)
-            async with ops.cursor().copy(sql.COPY_STAGE) as copy:
-                for row in rows:
-                    await copy.write_row(row)
-            await ops.execute(sql.MERGE_DAILY)
-            await ops.execute(sql.MERGE_MONTHLY)
+            columns = [list(column) for column in zip(*rows, strict=True)]
+            await ops.execute(sql.MERGE, dict(zip(sql.STAGED_COLUMNS, columns, strict=True)))
         await ops.execute(sql.ADVANCE, {"until": until})
     return until < horizon
 

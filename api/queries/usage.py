@@ -35,29 +35,41 @@ FOLD = (
     "FROM platform.api_logs WHERE updated_at >= %(lo)s AND updated_at < %(hi)s "
     "GROUP BY 1, 2, 3, 4, 5"
 )
-STAGE = (
-    "CREATE TEMP TABLE usage_stage (day date, account_id text, api_key_id text, route text, "
-    "livemode boolean, calls bigint, client_errors bigint, server_errors bigint, "
-    "duration_ms_sum double precision) ON COMMIT DROP"
+# One fold step's groups arrive as one array per column and merge into both tables in a
+# single statement: no temporary table, and the connection is never left half-way through
+# a COPY (a backend waiting for COPY data holds up DROP DATABASE across the whole server).
+STAGED_COLUMNS = (
+    "day",
+    "account_id",
+    "api_key_id",
+    "route",
+    "livemode",
+    "calls",
+    "client_errors",
+    "server_errors",
+    "duration_ms_sum",
 )
-COPY_STAGE = (
-    "COPY usage_stage (day, account_id, api_key_id, route, livemode, calls, client_errors, "
-    "server_errors, duration_ms_sum) FROM STDIN"
+_STAGED = (
+    "SELECT * FROM unnest(%(day)s::date[], %(account_id)s::text[], %(api_key_id)s::text[], "
+    "%(route)s::text[], %(livemode)s::boolean[], %(calls)s::bigint[], "
+    "%(client_errors)s::bigint[], %(server_errors)s::bigint[], "
+    "%(duration_ms_sum)s::double precision[]) AS s(" + ", ".join(STAGED_COLUMNS) + ")"
 )
 _MERGE = (
     "INSERT INTO ops.api_usage_{table} ({period}, account_id, api_key_id, route, livemode, "
     "calls, client_errors, server_errors, duration_ms_sum) "
     "SELECT {bucket}, account_id, api_key_id, route, livemode, sum(calls), sum(client_errors), "
-    "sum(server_errors), sum(duration_ms_sum) FROM usage_stage GROUP BY 1, 2, 3, 4, 5 "
+    "sum(server_errors), sum(duration_ms_sum) FROM staged GROUP BY 1, 2, 3, 4, 5 "
     "ON CONFLICT ({period}, account_id, api_key_id, route, livemode) DO UPDATE SET "
     "calls = ops.api_usage_{table}.calls + excluded.calls, "
     "client_errors = ops.api_usage_{table}.client_errors + excluded.client_errors, "
     "server_errors = ops.api_usage_{table}.server_errors + excluded.server_errors, "
     "duration_ms_sum = ops.api_usage_{table}.duration_ms_sum + excluded.duration_ms_sum"
 )
-MERGE_DAILY = _MERGE.format(table="daily", period="day", bucket="day")
-MERGE_MONTHLY = _MERGE.format(
-    table="monthly", period="month", bucket="date_trunc('month', day)::date"
+MERGE = (
+    f"WITH staged AS ({_STAGED}), "
+    f"daily AS ({_MERGE.format(table='daily', period='day', bucket='day')}) "
+    + _MERGE.format(table="monthly", period="month", bucket="date_trunc('month', day)::date")
 )
 
 # The report groups by period, then account, key and route down to the level asked for.
