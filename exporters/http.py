@@ -21,6 +21,8 @@ from exporters.metrics_page import MetricsPage
 log = logging.getLogger(__name__)
 INDEX = b'<html><body><h1>opsdeck exporter</h1><a href="/metrics">/metrics</a></body></html>\n'
 
+SHUTDOWN_POLL_SECONDS = 0.1  # how soon serve_forever notices shutdown()
+
 
 class MetricsServer(ThreadingHTTPServer):
     daemon_threads = True
@@ -62,6 +64,11 @@ class _Handler(BaseHTTPRequestHandler):
 
 def serve(host: str, port: int, page: MetricsPage) -> tuple[MetricsServer, threading.Thread]:
     server = MetricsServer(host, port, page)
-    thread = threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever,
+        kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS},
+        name="metrics-http",
+        daemon=True,
+    )
     thread.start()
     return server, thread

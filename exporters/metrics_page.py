@@ -19,7 +19,7 @@ from prometheus_client.registry import Collector as PrometheusCollector
 from exporters.snapshot import Snapshot
 
 GZIP = 16 + zlib.MAX_WBITS  # zlib's gzip container: header, deflate, CRC-32 and size
-WAKE_SECONDS = 1.0  # the renderer's check for stop, when nothing changes
+WAKE_SECONDS = 1.0  # the renderer's check for stop if nobody closes the snapshot
 
 
 @dataclass(frozen=True)

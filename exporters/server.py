@@ -78,6 +78,7 @@ def run_exporter(settings: Settings, host: str, port: int, stop: threading.Event
         Engine(settings, collectors, snapshot, partial(report, kpis, health, budget)).run(stop)
     finally:
         stop.set()
+        snapshot.close()
         server.shutdown()
         server.server_close()
         thread.join()

@@ -41,6 +41,7 @@ class Snapshot:
         self._values: dict[str, dict[SeriesKey, float]] = {n: {} for n in self._names}
         self._health: dict[str, Health] = {n: Health() for n in self._names}
         self._leader = False
+        self._closed = False
 
     def load(
         self,
@@ -104,10 +105,17 @@ class Snapshot:
             return self._version
 
     def wait_changed(self, seen: int, timeout: float) -> int:
-        """The values' version, once it differs from ``seen`` or after ``timeout``."""
+        """The values' version, once it differs from ``seen``, after ``timeout``, or at once
+        when closed."""
         with self._changed:
-            self._changed.wait_for(lambda: self._version != seen, timeout)
+            self._changed.wait_for(lambda: self._closed or self._version != seen, timeout)
             return self._version
+
+    def close(self) -> None:
+        """The exporter is stopping: wake every waiter now rather than at its timeout."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
 
     def _bump(self) -> None:
         self._version += 1

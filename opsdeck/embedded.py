@@ -12,6 +12,7 @@ import json
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 from dataclasses import dataclass
@@ -147,7 +148,8 @@ class EmbeddedPostgres:
             log_file=log_file,
             user=_run_as(),
             ready=self._accepts_connections,
-            stop_signal=2,  # SIGINT: PostgreSQL's fast shutdown
+            stop_signal=signal.SIGINT,  # PostgreSQL's fast shutdown
+            store=True,
         )
 
     def _accepts_connections(self) -> bool:
@@ -193,7 +195,7 @@ class EmbeddedRedis:
             "--daemonize",
             "no",
         ]
-        return Service(name="redis", argv=argv, log_file=log_file, ready=self._answers)
+        return Service(name="redis", argv=argv, log_file=log_file, ready=self._answers, store=True)
 
     def _answers(self) -> bool:
         try:

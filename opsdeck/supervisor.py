@@ -1,7 +1,8 @@
 """Child processes of ``opsdeck demo``: start, wait until ready, watch, stop in order.
 
 Children run in their own process group so a terminal's Ctrl-C reaches only the
-supervisor, which then stops them newest first. Each child also gets SIGTERM from the
+supervisor, which then stops them: the applications together, then the stores
+(PostgreSQL, Redis) they write to until they stop. Each child also gets SIGTERM from the
 kernel if the supervisor dies (PR_SET_PDEATHSIG), so nothing outlives it.
 """
 
@@ -33,6 +34,7 @@ class Service:
     ready: Callable[[], bool] | None = None
     ready_timeout: float = 60.0
     stop_signal: int = signal.SIGTERM
+    store: bool = False  # the others use it: it stops after them
 
 
 class ServiceFailed(Exception):
@@ -97,21 +99,26 @@ class Supervisor:
                 return service, process.returncode
         return None
 
-    def stop_all(self, timeout: float = 8.0) -> None:
-        """Stop children newest first; whatever ignores its signal is killed at the deadline."""
-        deadline = time.monotonic() + timeout
-        for service, process in reversed(self._running):
-            if process.poll() is None:
-                _signal_group(process, service.stop_signal)
-                try:
-                    process.wait(timeout=max(0.1, min(5.0, deadline - time.monotonic())))
-                except subprocess.TimeoutExpired:
-                    log.warning("%s did not stop in time; killing it", service.name)
-        for _, process in self._running:
-            if process.poll() is None:
-                _signal_group(process, signal.SIGKILL)
-                process.wait()
+    def stop_all(self, timeout: float = 5.0) -> None:
+        """Stop every child, the applications first and the stores after them. Each group
+        is signalled at once and gets ``timeout`` seconds; stragglers are killed."""
+        for stores in (False, True):
+            _stop([(s, p) for s, p in self._running if s.store is stores], timeout)
         self._running.clear()
+
+
+def _stop(children: list[tuple[Service, subprocess.Popen[bytes]]], timeout: float) -> None:
+    for service, process in children:
+        if process.poll() is None:
+            _signal_group(process, service.stop_signal)
+    deadline = time.monotonic() + timeout
+    for service, process in children:
+        try:
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            log.warning("%s did not stop in %g s; killing it", service.name, timeout)
+            _signal_group(process, signal.SIGKILL)
+            process.wait()
 
 
 def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
