@@ -49,23 +49,23 @@ class Changes:
         total: SupportsFloat,
     ) -> None:
         """Add observations to a histogram: ``per_bucket[i]`` observations fell in bucket i
-        (not cumulative; the last entry is the +Inf overflow), their sum is ``total``."""
+        (not cumulative; the last entry is the +Inf overflow), their sum is ``total``.
+
+        Buckets are kept per bucket, not cumulative: a fold writes only the buckets its
+        observations fell in (a few per route rather than all of them), and the exposition
+        adds them up into Prometheus's cumulative ``le`` buckets and ``_count``."""
         assert len(per_bucket) == len(family.buckets) + 1
-        running = 0.0
         for bound, count in zip((*family.buckets, math.inf), per_bucket, strict=True):
-            running += count  # buckets are cumulative, as Prometheus exposes them
-            self.inc(_bucket(family), (*labels, le_label(bound)), running)
+            self.inc(_bucket(family), (*labels, le_label(bound)), count)
         self.inc(_sum(family), labels, total)
-        self.inc(_count(family), labels, running)
 
 
 def histogram_series(family: Family, labels: Sequence[str]) -> list[SeriesKey]:
-    """Every series of one histogram child: its buckets, sum and count."""
+    """The stored series of one histogram child: its per-bucket counts and its sum."""
     bounds = (*family.buckets, math.inf)
     return [
         *((family.name + "_bucket", (*labels, le_label(b))) for b in bounds),
         (family.name + "_sum", tuple(labels)),
-        (family.name + "_count", tuple(labels)),
     ]
 
 
@@ -79,10 +79,6 @@ def _bucket(family: Family) -> Family:
 
 def _sum(family: Family) -> Family:
     return Family(family.name + "_sum", "counter", family.help, family.labels)
-
-
-def _count(family: Family) -> Family:
-    return Family(family.name + "_count", "counter", family.help, family.labels)
 
 
 @dataclass(frozen=True)

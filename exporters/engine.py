@@ -181,7 +181,7 @@ class Worker:
             self.epoch = epoch
         if self.cursor is None:
             self.cursor = self.collector.earliest(platform) or horizon
-            platform.rollback()
+            _end_read(platform)
         since = self.cursor
         until = min(horizon, since + self.window)
         gauges_due = time.monotonic() - self.last_gauges >= self.gauge_interval
@@ -194,7 +194,7 @@ class Worker:
             )
             ops.commit()
         finally:
-            platform.rollback()  # a read-only snapshot: nothing to keep
+            _end_read(platform)
             if ops.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                 ops.rollback()
         duration = time.monotonic() - started
@@ -323,3 +323,13 @@ class Worker:
     def _close(self) -> None:
         close_quietly(self.platform, self.ops)
         self.platform = self.ops = None
+
+
+def _end_read(platform: psycopg.Connection[Any]) -> None:
+    """End a read-only platform transaction. COMMIT, not ROLLBACK: psycopg drops its
+    prepared statements when it sees a ROLLBACK, and the fold queries would be parsed and
+    planned again on every fold."""
+    if platform.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
+        platform.rollback()
+    else:
+        platform.commit()

@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
+from itertools import accumulate
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -69,6 +70,8 @@ def _histogram(family: Family) -> HistogramMetricFamily:
 def _fill_histogram(
     metric: HistogramMetricFamily, family: Family, values: Mapping[SeriesKey, float]
 ) -> None:
+    """Per-bucket counts (as stored) become cumulative ``le`` buckets; ``_count`` is the
+    +Inf bucket."""
     buckets: dict[tuple[str, ...], dict[str, float]] = defaultdict(dict)
     sums: dict[tuple[str, ...], float] = {}
     for (name, labels), value in values.items():
@@ -79,17 +82,8 @@ def _fill_histogram(
     order = [le_label(b) for b in (*family.buckets, math.inf)]
     for labels in sorted(buckets):
         counts = buckets[labels]
-        series = [(le, counts.get(le, 0.0)) for le in order]
-        metric.add_metric(list(labels), _monotone(series), sums.get(labels, 0.0))
-
-
-def _monotone(series: Sequence[tuple[str, float]]) -> list[tuple[str, float]]:
-    """Cumulative buckets never decrease (a bucket first seen late is at least its left one)."""
-    out, running = [], 0.0
-    for le, value in series:
-        running = max(running, value)
-        out.append((le, running))
-    return out
+        cumulative = list(zip(order, accumulate(counts.get(le, 0.0) for le in order), strict=True))
+        metric.add_metric(list(labels), cumulative, sums.get(labels, 0.0))
 
 
 class HealthExposition(PrometheusCollector):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import psycopg
 import pytest
+from alembic import command
 
-from opsdeck.migrate import downgrade_to_base, migrate
+from opsdeck.migrate import alembic_config, downgrade_to_base, migrate
 from tests.conftest import opsdeck_env, run_opsdeck
 
 # DESIGN.md's platform contract, column for column. Extra columns are allowed.
@@ -145,3 +146,49 @@ def test_audit_log_is_append_only_and_chained(db_url: str) -> None:
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(statement)
             conn.rollback()
+
+
+def test_histogram_buckets_convert_to_per_bucket_counts_and_back(db_url: str) -> None:
+    """0008 turns stored cumulative buckets into per-bucket counts and drops ``_count``;
+    downgrading restores both exactly. Counters and other histograms' rows are untouched."""
+    config = alembic_config(db_url)
+    command.downgrade(config, "0003_kpi_engine")
+    cumulative = [
+        ("api", "h_bucket", ["/a", "0.1"], 2.0),
+        ("api", "h_bucket", ["/a", "1.0"], 5.0),
+        ("api", "h_bucket", ["/a", "10.0"], 5.0),
+        ("api", "h_bucket", ["/a", "+Inf"], 7.0),
+        ("api", "h_bucket", ["/b", "+Inf"], 1.0),
+        ("api", "h_count", ["/a"], 7.0),
+        ("api", "h_count", ["/b"], 1.0),
+        ("support", "r_bucket", ["60.0"], 3.0),
+        ("support", "r_bucket", ["600.0"], 4.0),
+        ("support", "r_bucket", ["+Inf"], 4.0),
+        ("support", "r_count", [], 4.0),
+        ("api", "requests_total", ["/a", "GET"], 9.0),
+    ]
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.cursor().executemany(
+            "INSERT INTO ops.kpi_values (collector, metric, labels, value) VALUES (%s, %s, %s, %s)",
+            cumulative,
+        )
+
+    def stored() -> dict[tuple[str, str, tuple[str, ...]], float]:
+        with psycopg.connect(db_url) as conn:
+            rows = conn.execute("SELECT collector, metric, labels, value FROM ops.kpi_values")
+            return {(c, m, tuple(labels)): v for c, m, labels, v in rows}
+
+    command.upgrade(config, "0008_kpi_bucket_counts")
+    assert stored() == {
+        ("api", "h_bucket", ("/a", "0.1")): 2.0,
+        ("api", "h_bucket", ("/a", "1.0")): 3.0,
+        ("api", "h_bucket", ("/a", "10.0")): 0.0,
+        ("api", "h_bucket", ("/a", "+Inf")): 2.0,
+        ("api", "h_bucket", ("/b", "+Inf")): 1.0,
+        ("support", "r_bucket", ("60.0",)): 3.0,
+        ("support", "r_bucket", ("600.0",)): 1.0,
+        ("support", "r_bucket", ("+Inf",)): 0.0,
+        ("api", "requests_total", ("/a", "GET")): 9.0,
+    }
+    command.downgrade(config, "0003_kpi_engine")
+    assert stored() == {(c, m, tuple(labels)): v for c, m, labels, v in cumulative}
