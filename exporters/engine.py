@@ -21,6 +21,7 @@ from exporters.collector import Changes, Collector, FoldContext, SeriesKey
 from exporters.failures import one_line
 from exporters.horizon import Horizon
 from exporters.leadership import Leadership
+from exporters.plans import PlanChoice
 from exporters.queries import store as q
 from exporters.snapshot import Health, Snapshot
 from opsdeck.database import close_quietly, connect
@@ -153,6 +154,7 @@ class Worker:
         self.failures = 0
         self.platform: psycopg.Connection[Any] | None = None
         self.ops: psycopg.Connection[Any] | None = None
+        self.plans = PlanChoice(timedelta(seconds=exporter.generic_plan_max_window_seconds))
 
     def run(self, stop: threading.Event) -> None:
         seen: datetime | None = None
@@ -181,7 +183,7 @@ class Worker:
             self.epoch = epoch
         if self.cursor is None:
             self.cursor = self.collector.earliest(platform) or horizon
-            _end_read(platform)
+            self._end_read(platform)
         since = self.cursor
         until = min(horizon, since + self.window)
         gauges_due = time.monotonic() - self.last_gauges >= self.gauge_interval
@@ -189,12 +191,13 @@ class Worker:
             return True
         started = time.monotonic()
         try:
+            self.plans.apply(platform, max(since, until) - since)
             rows = self._fold_window(
                 platform, ops, epoch, (since, max(since, until)), gauges_due, started
             )
             ops.commit()
         finally:
-            _end_read(platform)
+            self._end_read(platform)
             if ops.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                 ops.rollback()
         duration = time.monotonic() - started
@@ -244,6 +247,16 @@ class Worker:
             self.cursor_saved = started
         return rows
 
+    def _end_read(self, platform: psycopg.Connection[Any]) -> None:
+        """End a read-only platform transaction. COMMIT, not ROLLBACK: psycopg drops its
+        prepared statements when it sees a ROLLBACK, and the fold queries would be parsed
+        and planned again on every fold."""
+        if platform.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
+            platform.rollback()
+            self.plans.forget()
+        else:
+            platform.commit()
+
     def _drop_unchanged(self, changes: Changes) -> None:
         served = self.engine.snapshot.view().values[self.collector.name]
         for key in [k for k, v in changes.gauges.items() if served.get(k) == v]:
@@ -278,6 +291,7 @@ class Worker:
             )
             self.platform.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
             self.platform.read_only = True
+            self.plans.forget()
         if self.ops is None or self.ops.closed:
             self.ops = connect(
                 self.engine.ops_url, application_name=APPLICATION, statement_timeout_seconds=timeout
@@ -323,13 +337,3 @@ class Worker:
     def _close(self) -> None:
         close_quietly(self.platform, self.ops)
         self.platform = self.ops = None
-
-
-def _end_read(platform: psycopg.Connection[Any]) -> None:
-    """End a read-only platform transaction. COMMIT, not ROLLBACK: psycopg drops its
-    prepared statements when it sees a ROLLBACK, and the fold queries would be parsed and
-    planned again on every fold."""
-    if platform.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
-        platform.rollback()
-    else:
-        platform.commit()

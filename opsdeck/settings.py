@@ -107,6 +107,9 @@ class ExporterSettings(Section):
     horizon_ignore_applications: tuple[str, ...] = ("opsdeck-api", "opsdeck-exporter")
     # Catch-up folds read at most this much event time per transaction.
     max_fold_window_seconds: PositiveSeconds = 86_400.0
+    # Folds of at most this much event time (steady state) reuse generic plans instead of
+    # planning every query for every fold; 0 plans every fold (exporters/plans.py).
+    generic_plan_max_window_seconds: Annotated[float, Field(ge=0)] = 60.0
     # Two replicas share this advisory lock; the holder folds, the other serves.
     leader_lock_key: int = 7_220_260_001
     # Series the exporter should expose at most; it logs its count against this on start.
