@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, SupportsFloat
@@ -81,18 +81,49 @@ def _sum(family: Family) -> Family:
     return Family(family.name + "_sum", "counter", family.help, family.labels)
 
 
-@dataclass(frozen=True)
 class FoldContext:
     """A collector's view of one fold: a REPEATABLE READ platform transaction, the ops
-    transaction the results commit in, and the settings."""
+    transaction the results commit in, and the settings.
 
-    platform: psycopg.Connection[Any]
-    ops: psycopg.Connection[Any]
-    settings: Settings
-    now: datetime  # the ops database's clock at the start of the fold
+    The ops transaction starts, under the leader's fence, only when the fold first uses
+    it: a fold with nothing to write costs the ops database nothing."""
+
+    def __init__(
+        self,
+        platform: psycopg.Connection[Any],
+        ops: psycopg.Connection[Any],
+        settings: Settings,
+        fence: Callable[[psycopg.Connection[Any]], datetime],
+    ) -> None:
+        self.platform = platform
+        self.settings = settings
+        self._ops = ops
+        self._fence = fence
+        self._now: datetime | None = None
+
+    @property
+    def ops(self) -> psycopg.Connection[Any]:
+        """The ops connection, fenced: this fold may write under the leader's epoch."""
+        self._fenced()
+        return self._ops
+
+    @property
+    def now(self) -> datetime:
+        """The ops database's clock when the fold first used it."""
+        return self._fenced()
+
+    @property
+    def opened(self) -> bool:
+        """Whether the fold has used the ops connection."""
+        return self._now is not None
 
     def rows(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         return self.platform.execute(sql, params).fetchall()
+
+    def _fenced(self) -> datetime:
+        if self._now is None:
+            self._now = self._fence(self._ops)
+        return self._now
 
 
 class Collector(ABC):

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -220,32 +221,40 @@ class Worker:
         started: float,
     ) -> list[tuple[Any, ...]]:
         since, until = window
-        fence = ops.execute(q.FENCE, {"fence": q.FENCE_KEY}).fetchone()
-        if fence is None or int(fence[1]) != epoch:
-            raise NotLeader(f"epoch {epoch} was superseded by {fence[1] if fence else '?'}")
-        ctx = FoldContext(platform, ops, self.engine.settings, fence[2])
+        ctx = FoldContext(platform, ops, self.engine.settings, partial(self._fence, epoch=epoch))
         changes = Changes()
         if until > since:
             self.collector.fold(ctx, since, until, changes)
         if gauges_due:
             self.collector.refresh_gauges(ctx, changes)
             self._drop_unchanged(changes)
-        rows = self._persist(ops, q.ADD, changes.increments)
-        rows += self._persist(ops, q.SET, changes.gauges)
         # An empty window needs no write: folding it again after a restart changes nothing.
         # The cursor is still saved now and then, for a standby's lag and a short restart.
         due = started - self.cursor_saved >= CURSOR_SAVE_SECONDS
-        if rows or due or self._wrote_ops(ops):
-            ops.execute(
-                q.SAVE_CURSOR,
-                {
-                    "collector": self.collector.name,
-                    "horizon": until,
-                    "duration": time.monotonic() - started,
-                },
-            )
-            self.cursor_saved = started
+        if not (changes.increments or changes.gauges or due or ctx.opened):
+            return []
+        rows = self._persist(ctx.ops, q.ADD, changes.increments)
+        rows += self._persist(ctx.ops, q.SET, changes.gauges)
+        ctx.ops.execute(
+            q.SAVE_CURSOR,
+            {
+                "collector": self.collector.name,
+                "horizon": until,
+                "duration": time.monotonic() - started,
+            },
+        )
+        self.cursor_saved = started
         return rows
+
+    @staticmethod
+    def _fence(ops: psycopg.Connection[Any], epoch: int) -> datetime:
+        """Hold the fence until commit and check that ``epoch`` is still the leader's;
+        return the ops database's clock."""
+        fence = ops.execute(q.FENCE, {"fence": q.FENCE_KEY}).fetchone()
+        if fence is None or int(fence[1]) != epoch:
+            raise NotLeader(f"epoch {epoch} was superseded by {fence[1] if fence else '?'}")
+        now: datetime = fence[2]
+        return now
 
     def _end_read(self, platform: psycopg.Connection[Any]) -> None:
         """End a read-only platform transaction. COMMIT, not ROLLBACK: psycopg drops its
@@ -261,12 +270,6 @@ class Worker:
         served = self.engine.snapshot.view().values[self.collector.name]
         for key in [k for k, v in changes.gauges.items() if served.get(k) == v]:
             del changes.gauges[key]
-
-    @staticmethod
-    def _wrote_ops(ops: psycopg.Connection[Any]) -> bool:
-        """Whether this transaction has written anything (a collector's own ops rows)."""
-        row = ops.execute(q.WROTE).fetchone()
-        return bool(row and row[0])
 
     def _persist(
         self, ops: psycopg.Connection[Any], sql: str, series: dict[SeriesKey, float]

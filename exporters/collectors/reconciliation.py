@@ -86,9 +86,6 @@ class ReconciliationCollector(Collector):
             self._replace(ctx, updated, sums)
         if sums.sums:
             ctx.ops.execute(q.ADD_TO_MINUTES, sums.params())
-        keep_after = {"keep_after": ctx.now - KEEP}
-        ctx.ops.execute(q.EXPIRE_ROWS, keep_after)
-        ctx.ops.execute(q.EXPIRE_MINUTES, keep_after)
 
     def _replace(self, ctx: FoldContext, rows: list[Row], sums: MinuteSums) -> None:
         """Write ``rows`` over what ops knew of them, moving the per-minute sums along."""
@@ -110,6 +107,10 @@ class ReconciliationCollector(Collector):
         )
 
     def refresh_gauges(self, ctx: FoldContext, changes: Changes) -> None:
+        # What fell out of the kept day goes with the gauges' refresh, not every fold.
+        keep_after = {"keep_after": ctx.now - KEEP}
+        ctx.ops.execute(q.EXPIRE_ROWS, keep_after)
+        ctx.ops.execute(q.EXPIRE_MINUTES, keep_after)
         row = ctx.ops.execute(q.WINDOW, {"start": ctx.now - WINDOW}).fetchone()
         internal, delta, mismatches = row or (0, 0, 0)
         ratio = float(delta) / float(internal) if internal else 0.0

@@ -48,5 +48,3 @@ SET horizon = EXCLUDED.horizon, folded_at = now(), last_ok = true, last_error = 
 MARK_FAILED = """
 UPDATE ops.kpi_cursors SET last_ok = false, last_error = %(error)s WHERE collector = %(collector)s
 """
-# A transaction that wrote has an xid; one that only read has none.
-WROTE = "SELECT pg_current_xact_id_if_assigned() IS NOT NULL"
