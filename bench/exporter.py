@@ -42,6 +42,7 @@ from bench.history import history
 from bench.pgcpu import CpuWindow, cpu_window, postmaster_pid, rss_mib
 from bench.plain_sql import plain_values, query_exporter_config
 from exporters.engine import APPLICATION as EXPORTER_APPLICATION
+from exporters.families import NO_CURRENCY
 from opsdeck.database import libpq_url
 from opsdeck.embedded import free_port
 from opsdeck.settings import Settings
@@ -132,9 +133,9 @@ def traffic(url: str, rate: float, log: Path) -> Iterator[None]:
         process.wait(timeout=120)
 
 
-# ISO 4217 reserves XXX for "no currency": no simulated booking uses it, so marker rows land
-# in revenue{currency="other"} and nowhere else.
-MARKER_CURRENCY = "XXX"
+# No simulated booking is in "no currency", so marker rows land in revenue{currency="other"}
+# and nowhere else.
+MARKER_CURRENCY = NO_CURRENCY
 
 
 def insert_marker(url: str, serial: int) -> None:

@@ -184,25 +184,24 @@ class Worker:
             self.epoch = epoch
         if self.cursor is None:
             self.cursor = self.collector.earliest(platform) or horizon
-            self._end_read(platform)
+            self.plans.end_read(platform)
         since = self.cursor
         until = min(horizon, since + self.window)
         gauges_due = time.monotonic() - self.last_gauges >= self.gauge_interval
         if until <= since and not gauges_due:
             return True
+        end = max(since, until)
         started = time.monotonic()
         try:
-            self.plans.apply(platform, max(since, until) - since)
-            rows = self._fold_window(
-                platform, ops, epoch, (since, max(since, until)), gauges_due, started
-            )
+            self.plans.apply(platform, end - since)
+            rows = self._fold_window(platform, ops, epoch, (since, end), gauges_due, started)
             ops.commit()
         finally:
-            self._end_read(platform)
+            self.plans.end_read(platform)
             if ops.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                 ops.rollback()
         duration = time.monotonic() - started
-        self.cursor = max(since, until)
+        self.cursor = end
         if gauges_due:
             self.last_gauges = started
         self.engine.snapshot.apply(self.collector.name, rows, Health(True, duration, self.cursor))
@@ -255,16 +254,6 @@ class Worker:
             raise NotLeader(f"epoch {epoch} was superseded by {fence[1] if fence else '?'}")
         now: datetime = fence[2]
         return now
-
-    def _end_read(self, platform: psycopg.Connection[Any]) -> None:
-        """End a read-only platform transaction. COMMIT, not ROLLBACK: psycopg drops its
-        prepared statements when it sees a ROLLBACK, and the fold queries would be parsed
-        and planned again on every fold."""
-        if platform.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
-            platform.rollback()
-            self.plans.forget()
-        else:
-            platform.commit()
 
     def _drop_unchanged(self, changes: Changes) -> None:
         served = self.engine.snapshot.view().values[self.collector.name]

@@ -19,6 +19,8 @@ PAYMENT_EVENTS = ("charge.dispute.created", "charge.failed", "charge.refunded", 
 STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
 RESULTS = ("failed", "ok")
 OTHER = "other"
+# ISO 4217's code for "no currency", where a row has none (never one of the currencies).
+NO_CURRENCY = "XXX"
 
 
 @dataclass(frozen=True)

@@ -40,3 +40,13 @@ class PlanChoice:
     def forget(self) -> None:
         """A new connection, or a rollback that undid the setting: set it again next time."""
         self._mode = None
+
+    def end_read(self, platform: psycopg.Connection[Any]) -> None:
+        """End a read-only fold transaction. COMMIT, not ROLLBACK: psycopg drops its
+        prepared statements when it sees a ROLLBACK, and the fold queries would be parsed
+        and planned again on every fold. After an error there is no choice."""
+        if platform.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
+            platform.rollback()
+            self.forget()
+        else:
+            platform.commit()

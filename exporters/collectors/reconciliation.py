@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 
 from exporters.collector import Changes, Collector, FoldContext, SeriesKey, earliest_of
+from exporters.families import NO_CURRENCY
 from exporters.queries import reconciliation as q
 
 WINDOW = timedelta(hours=24)
@@ -102,7 +103,7 @@ class ReconciliationCollector(Collector):
                 "created": [r.created_at for r in rows],
                 "internal": [r.internal for r in rows],
                 "psp": [r.psp for r in rows],
-                "currencies": [r.currency or "XXX" for r in rows],
+                "currencies": [r.currency or NO_CURRENCY for r in rows],
             },
         )
 
