@@ -250,9 +250,9 @@ class Worker:
         """Hold the fence until commit and check that ``epoch`` is still the leader's;
         return the ops database's clock."""
         fence = ops.execute(q.FENCE, {"fence": q.FENCE_KEY}).fetchone()
-        if fence is None or int(fence[1]) != epoch:
-            raise NotLeader(f"epoch {epoch} was superseded by {fence[1] if fence else '?'}")
-        now: datetime = fence[2]
+        if fence is None or int(fence[0]) != epoch:
+            raise NotLeader(f"epoch {epoch} was superseded by {fence[0] if fence else '?'}")
+        now: datetime = fence[1]
         return now
 
     def _drop_unchanged(self, changes: Changes) -> None:

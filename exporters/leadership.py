@@ -1,8 +1,9 @@
 """Which replica folds: a PostgreSQL advisory lock, plus an epoch that fences a lost leader.
 
 The replica holding ``pg_try_advisory_lock(key)`` on its ops connection is the leader. On
-election it bumps ``ops.kpi_leader.epoch``; every fold re-reads the epoch ``FOR SHARE`` in
-its own transaction and commits only if it is still the one it was elected with. A leader
+election it bumps ``ops.kpi_leader.epoch`` under an exclusive fence lock; every fold takes
+the fence lock shared, then re-reads the epoch (``ops.kpi_fence``), and commits only if it
+is still the one it was elected with. A leader
 that lost its lock session (network, crash of the connection) can therefore never commit
 after a new leader took over, even if its threads are still running.
 """

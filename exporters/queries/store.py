@@ -6,15 +6,15 @@ TRY_LOCK = "SELECT pg_try_advisory_lock(%(key)s)"
 # Folds hold a shared transaction-level advisory lock on FENCE_KEY while they check the
 # epoch and until they commit; an election takes it exclusively, so it waits for folds in
 # flight, and every fold after it sees the new epoch. Advisory locks cost no writes.
+# ops.kpi_fence reads the epoch only once it holds the lock (migration 0009): a plain
+# SELECT would read it from a snapshot taken before waiting out an election.
 FENCE_KEY = 7_220_260_002
 ELECT_LOCK = "SELECT pg_advisory_xact_lock(%(fence)s)"
 ELECT = """
 UPDATE ops.kpi_leader SET epoch = epoch + 1, holder = %(holder)s, elected_at = now()
 RETURNING epoch
 """
-FENCE = """
-SELECT pg_advisory_xact_lock_shared(%(fence)s), epoch, now() FROM ops.kpi_leader
-"""
+FENCE = "SELECT ops.kpi_fence(%(fence)s), now()"
 PING = "SELECT 1"
 
 CURSORS = """

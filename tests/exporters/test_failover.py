@@ -3,13 +3,17 @@ takes over with no gap and no double count."""
 
 from __future__ import annotations
 
+import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from exporters.engine import NotLeader, Worker
 from exporters.families import kpi_families
+from exporters.queries import store as q
 from opsdeck.settings import Settings
 from tests.exporters import truth
 from tests.exporters.harness import Exporter, Traffic, assert_equal, backfill, db_now, exporters
@@ -51,3 +55,39 @@ def test_standby_takes_over_without_gap_or_double_count(db_url: str, tmp_path: P
         values = standby.wait_caught_up(stopped)
         with psycopg.connect(db_url) as conn:
             assert_equal(values, truth.expected(conn, settings), families)
+
+
+def test_a_fold_that_waited_out_an_election_is_refused(db_url: str) -> None:
+    """The fence reads the epoch once its lock is held: a fold of the old leader whose fence
+    waited for an election must see the new epoch and give up, or it could commit after
+    the new leader has loaded the values it is about to change."""
+    with psycopg.connect(db_url) as election, psycopg.connect(db_url) as fold:
+        old = election.execute("SELECT epoch FROM ops.kpi_leader").fetchone()
+        election.execute(q.ELECT_LOCK, {"fence": q.FENCE_KEY})
+        election.execute(q.ELECT, {"holder": "the new leader"})
+        outcome: list[BaseException | datetime] = []
+
+        def fence() -> None:
+            try:
+                outcome.append(Worker._fence(fold, epoch=old[0] if old else -1))
+            except NotLeader as exc:
+                outcome.append(exc)
+
+        waiting = threading.Thread(target=fence, name="fold")
+        waiting.start()
+        deadline = time.monotonic() + 10
+        while not _waits_for_advisory_lock(db_url) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _waits_for_advisory_lock(db_url), "the fold never waited for the election"
+        election.commit()
+        waiting.join(timeout=10)
+        assert len(outcome) == 1
+        assert isinstance(outcome[0], NotLeader), f"the old leader's fold passed: {outcome}"
+
+
+def _waits_for_advisory_lock(db_url: str) -> bool:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        ).fetchone()
+    return bool(row and row[0])
