@@ -130,6 +130,10 @@ class Collector(ABC):
     """A named group of KPI families computed from a few platform tables."""
 
     name: str
+    # Whether a fold's queries must see one snapshot (a REPEATABLE READ transaction). A
+    # collector whose fold is a single query, and whose gauges need not agree with it, runs
+    # each query in a transaction of its own and saves a BEGIN and a COMMIT per fold.
+    one_snapshot: bool = True
 
     def __init__(self, settings: Settings, families: dict[str, Family]) -> None:
         self.settings = settings

@@ -232,16 +232,14 @@ class Worker:
         due = started - self.cursor_saved >= CURSOR_SAVE_SECONDS
         if not (changes.increments or changes.gauges or due or ctx.opened):
             return []
-        rows = self._persist(ctx.ops, q.ADD, changes.increments)
-        rows += self._persist(ctx.ops, q.SET, changes.gauges)
-        ctx.ops.execute(
-            q.SAVE_CURSOR,
-            {
-                "collector": self.collector.name,
-                "horizon": until,
-                "duration": time.monotonic() - started,
-            },
-        )
+        params = {
+            "collector": self.collector.name,
+            "horizon": until,
+            "duration": time.monotonic() - started,
+            **_series_params("add", changes.increments),
+            **_series_params("set", changes.gauges),
+        }
+        rows = ctx.ops.execute(q.SAVE, params).fetchall()
         self.cursor_saved = started
         return rows
 
@@ -260,19 +258,6 @@ class Worker:
         for key in [k for k, v in changes.gauges.items() if served.get(k) == v]:
             del changes.gauges[key]
 
-    def _persist(
-        self, ops: psycopg.Connection[Any], sql: str, series: dict[SeriesKey, float]
-    ) -> list[tuple[Any, ...]]:
-        if not series:
-            return []
-        params = {
-            "collector": self.collector.name,
-            "metrics": [metric for metric, _ in series],
-            "labels": [q.LABEL_SEPARATOR.join(labels) for _, labels in series],
-            "values": list(series.values()),
-        }
-        return ops.execute(sql, params).fetchall()
-
     def _connections(self) -> tuple[psycopg.Connection[Any], psycopg.Connection[Any]]:
         timeout = self.engine.settings.exporter.statement_timeout_seconds
         if self.platform is None or self.platform.closed:
@@ -281,8 +266,11 @@ class Worker:
                 application_name=APPLICATION,
                 statement_timeout_seconds=timeout,
             )
-            self.platform.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-            self.platform.read_only = True
+            if self.collector.one_snapshot:
+                self.platform.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+                self.platform.read_only = True
+            else:
+                self.platform.autocommit = True
             self.plans.forget()
         if self.ops is None or self.ops.closed:
             self.ops = connect(
@@ -329,3 +317,11 @@ class Worker:
     def _close(self) -> None:
         close_quietly(self.platform, self.ops)
         self.platform = self.ops = None
+
+
+def _series_params(kind: str, series: dict[SeriesKey, float]) -> dict[str, list[Any]]:
+    return {
+        f"{kind}_metrics": [metric for metric, _ in series],
+        f"{kind}_labels": [q.LABEL_SEPARATOR.join(labels) for _, labels in series],
+        f"{kind}_values": list(series.values()),
+    }

@@ -1,6 +1,6 @@
 """How a collector's platform queries are planned.
 
-In steady state a collector folds a fraction of a second of event time, five times a
+In steady state a collector folds a fraction of a second of event time, several times a
 second, through the same few prepared range queries. Planning them for their parameters
 every time costs PostgreSQL more CPU than running them, and for windows that small every
 plan is the same index range scan. So folds of small windows reuse one generic plan per

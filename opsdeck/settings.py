@@ -90,8 +90,12 @@ class Section(BaseModel):
 class ExporterSettings(Section):
     host: str = "127.0.0.1"
     port: Port = 9464
-    # How often collectors fold new platform rows when no wake-up arrives.
-    fold_interval_seconds: PositiveSeconds = 0.2
+    # How often the commit horizon is read and every collector folds the rows committed
+    # since: the dial between freshness and database cost. Each fold has a fixed cost, so
+    # the exporter's PostgreSQL CPU is nearly proportional to 1 / interval (measured: 2.2
+    # CPU s/min at 0.2 s, 1.6 at 0.3 s, 100 payment attempts/s); a row shows in /metrics
+    # about horizon_margin_seconds + interval + 0.1 s after its commit at most.
+    fold_interval_seconds: PositiveSeconds = 0.3
     # State-like gauges (bounded index queries) are refreshed at most this often.
     gauge_interval_seconds: PositiveSeconds = 1.0
     statement_timeout_seconds: PositiveSeconds = 5.0

@@ -51,6 +51,7 @@ class ApiCollector(Collector):
 
 class CalendarCollector(Collector):
     name = "calendar"
+    one_snapshot = False
     owned = ("opsdeck_calendar_syncs_total",)
 
     def earliest(self, platform: psycopg.Connection[Any]) -> datetime | None:
@@ -73,6 +74,7 @@ class CalendarCollector(Collector):
 
 class ServicesCollector(Collector):
     name = "services"
+    one_snapshot = False
     owned = ("opsdeck_service_checks_total", "opsdeck_service_up")
 
     def earliest(self, platform: psycopg.Connection[Any]) -> datetime | None:
@@ -99,6 +101,7 @@ class ServicesCollector(Collector):
 
 class SupportCollector(Collector):
     name = "support"
+    one_snapshot = False
     owned = ("opsdeck_support_ticket_resolution_seconds", "opsdeck_support_tickets_open")
 
     def earliest(self, platform: psycopg.Connection[Any]) -> datetime | None:

@@ -67,6 +67,7 @@ class BookingsCollector(Collector):
 
 class SessionsCollector(Collector):
     name = "sessions"
+    one_snapshot = False
     owned = ("opsdeck_site_sessions_total",)
 
     def earliest(self, platform: psycopg.Connection[Any]) -> datetime | None:
