@@ -18,6 +18,7 @@ else an embedded PostgreSQL. query-exporter is installed into .opsdeck/bench/qe 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import signal
@@ -297,7 +298,13 @@ def time_scrapes(
     return timings
 
 
-def freshness(contender: Contender, url: str, markers: int, serial: list[int]) -> list[float]:
+def freshness(
+    contender: Contender, url: str, markers: int, serial: list[int], give_up: float
+) -> list[float]:
+    """Seconds from inserting a marker row to the first scrape that counts it. A marker
+    not counted within ``give_up`` seconds is recorded as infinite (printed ``inf``) and
+    ends the measurement: the contender does not keep up, and more markers would only
+    take as long."""
     delays: list[float] = []
     for _ in range(markers):
         before = contender.marker_value(contender.scrape())
@@ -305,6 +312,9 @@ def freshness(contender: Contender, url: str, markers: int, serial: list[int]) -
         insert_marker(url, serial[0])
         inserted = time.monotonic()
         while contender.marker_value(contender.scrape()) <= before:
+            if time.monotonic() - inserted > give_up:
+                print(f"  {contender.name}: a marker was not counted within {give_up:.0f} s")
+                return [*delays, math.inf]
             time.sleep(0.05)
         delays.append(time.monotonic() - inserted)
     return delays
@@ -338,7 +348,7 @@ def run_scale(admin_url: str, scale: str, args: argparse.Namespace, logs: Path) 
             cpu_window(postmaster, args.steady, admin_url, EXPORTER_APPLICATION), baseline
         )
         result.scrapes = time_scrapes(opsdeck, args.scrapes, budget=600)
-        result.freshness = freshness(opsdeck, url, args.markers, serial)
+        result.freshness = freshness(opsdeck, url, args.markers, serial, args.give_up)
         result.rss_mib = rss_mib(opsdeck.process.pid)
         results.append(result)
         print(row(result), flush=True)
@@ -363,7 +373,7 @@ def run_scale(admin_url: str, scale: str, args: argparse.Namespace, logs: Path) 
                         cpu_window(postmaster, args.steady, admin_url, QE_APPLICATION), baseline
                     )
                     result.scrapes = time_scrapes(qe, args.scrapes, budget=600)
-                    result.freshness = freshness(qe, url, args.qe_markers, serial)
+                    result.freshness = freshness(qe, url, args.qe_markers, serial, args.give_up)
                 else:
                     # Prometheus scrapes every 15 s; each scrape runs every query.
                     result.measure_cpu(
@@ -379,7 +389,9 @@ def run_scale(admin_url: str, scale: str, args: argparse.Namespace, logs: Path) 
                     result.scrapes = time_scrapes(
                         qe, args.scrapes, args.on_scrape_budget, minimum=args.on_scrape_minimum
                     )
-                    result.freshness = freshness(qe, url, args.on_scrape_markers, serial)
+                    result.freshness = freshness(
+                        qe, url, args.on_scrape_markers, serial, args.give_up
+                    )
                 result.rss_mib = rss_mib(qe.process.pid)
                 results.append(result)
                 print(row(result), flush=True)
@@ -464,6 +476,12 @@ def main() -> None:
         help="with --reuse: keep opsdeck's folded state (the initial fold is not measured)",
     )
     parser.add_argument("--on-scrape-markers", type=int, default=3)
+    parser.add_argument(
+        "--give-up",
+        type=float,
+        default=1800.0,
+        help="seconds after which a marker not yet counted is recorded as never (inf)",
+    )
     parser.add_argument(
         "--on-scrape-minimum", type=int, default=3, help="scrapes on scrape, whatever the budget"
     )
