@@ -3,9 +3,9 @@
 The replica holding ``pg_try_advisory_lock(key)`` on its ops connection is the leader. On
 election it bumps ``ops.kpi_leader.epoch`` under an exclusive fence lock; every fold takes
 the fence lock shared, then re-reads the epoch (``ops.kpi_fence``), and commits only if it
-is still the one it was elected with. A leader
-that lost its lock session (network, crash of the connection) can therefore never commit
-after a new leader took over, even if its threads are still running.
+is still the one it was elected with. A leader that lost its lock session (network, crash
+of the connection) can therefore never commit after a new leader took over, even if its
+threads are still running.
 """
 
 from __future__ import annotations

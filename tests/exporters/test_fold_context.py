@@ -1,15 +1,18 @@
-"""One fold's context: the ops transaction is fenced on first use only, and histograms
-are stored per bucket."""
+"""One fold's context: the ops transaction is fenced on first use only, histograms are
+stored per bucket, and only one-query folds read outside a transaction."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any, cast
 
 import psycopg
 
 from exporters.collector import Changes, FoldContext, histogram_series
+from exporters.engine import Engine, Worker
 from exporters.families import Family
+from exporters.server import build_collectors
 from opsdeck.settings import Settings
 
 
@@ -43,3 +46,32 @@ def test_a_histogram_stores_the_buckets_its_observations_fell_in() -> None:
         ("h_seconds_sum", ("/a",)): 31.5,
     }
     assert set(changes.increments) <= set(histogram_series(hist, ("/a",)))
+
+
+class _CountingContext(FoldContext):
+    queries = 0
+
+    def rows(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        self.queries += 1
+        return super().rows(sql, params)
+
+
+def test_collectors_that_fold_in_one_query_read_without_a_transaction(db_url: str) -> None:
+    """``one_snapshot = False`` saves a fold's BEGIN and COMMIT; it is only right for a
+    fold of one query, which sees one snapshot anyway. The others read in REPEATABLE READ."""
+    settings = Settings()
+    engine = SimpleNamespace(settings=settings, platform_url=db_url, ops_url=db_url)
+    until = datetime.now(UTC)
+    for collector in build_collectors(settings):
+        worker = Worker(cast(Engine, engine), collector)
+        platform, ops = worker._connections()
+        try:
+            assert platform.autocommit is not collector.one_snapshot, collector.name
+            if collector.one_snapshot:
+                assert platform.isolation_level == psycopg.IsolationLevel.REPEATABLE_READ
+            ctx = _CountingContext(platform, ops, settings, lambda _ops: until)
+            collector.fold(ctx, until - timedelta(minutes=1), until, Changes())
+            if not collector.one_snapshot:
+                assert ctx.queries == 1, f"{collector.name} folds in {ctx.queries} queries"
+        finally:
+            worker._close()
