@@ -7,6 +7,7 @@ under the demo's data directory and keep the same port from one run to the next.
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import json
 import os
@@ -15,6 +16,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,32 +70,41 @@ class PortBook:
         return port
 
 
-def _run_as() -> str | None:
-    """PostgreSQL refuses to run as root: use a dedicated system user then."""
+def _run_as(user: str = SERVICE_USER) -> str | None:
+    """PostgreSQL refuses to run as root: use a dedicated system user then.
+
+    Several processes may start embedded servers at the same moment on a machine that has
+    never seen ``user`` (pytest's workers do). Creating it is serialised by a lock file and
+    checked under the lock (useradd writes the user's group after its passwd line), so
+    nobody runs initdb as a user half created by another.
+    """
     if os.geteuid() != 0:
         return None
+    lock_path = Path(tempfile.gettempdir()) / f"{user}.user.lock"
+    with lock_path.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not _user_exists(user):
+            subprocess.run(
+                ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", user],
+                check=True,
+                capture_output=True,
+            )
+    return user
+
+
+def _user_exists(user: str) -> bool:
     try:
-        pwd.getpwnam(SERVICE_USER)
+        pwd.getpwnam(user)
     except KeyError:
-        subprocess.run(
-            [
-                "useradd",
-                "--system",
-                "--no-create-home",
-                "--shell",
-                "/usr/sbin/nologin",
-                SERVICE_USER,
-            ],
-            check=True,
-            capture_output=True,
-        )
-    return SERVICE_USER
+        return False
+    return True
 
 
 @dataclass(frozen=True)
 class EmbeddedPostgres:
     root: Path
     port: int
+    service_user: str = SERVICE_USER  # the user the server runs as when started by root
 
     @property
     def data_dir(self) -> Path:
@@ -105,7 +116,7 @@ class EmbeddedPostgres:
 
     def initialize(self) -> None:
         """Create the cluster the first time (initdb), as the user that will run it."""
-        user = _run_as()
+        user = _run_as(self.service_user)
         self.root.mkdir(parents=True, exist_ok=True)
         if user is not None:
             shutil.chown(self.root, user, user)
@@ -146,7 +157,7 @@ class EmbeddedPostgres:
             name="postgres",
             argv=argv,
             log_file=log_file,
-            user=_run_as(),
+            user=_run_as(self.service_user),
             ready=self._accepts_connections,
             stop_signal=signal.SIGINT,  # PostgreSQL's fast shutdown
             store=True,
