@@ -3,6 +3,9 @@
 Names are distinct from the platform's ``opsdeck_api_*`` metrics (those describe the
 platform's API, read from ``api_logs``). Labels are bounded: the route template, never the
 raw path.
+
+The page also carries ``opsdeck_build_info`` and the ``process_*``/``python_info`` families
+(:mod:`opsdeck.build_info`), the same as the exporter's and the worker's.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from opsdeck.build_info import register_process_metrics
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -35,6 +40,7 @@ class HttpMetrics:
             "Requests being served now.",
             registry=self.registry,
         )
+        register_process_metrics(self.registry)
 
     def declare(self, routes: Iterable[tuple[str, str]]) -> None:
         """Start each (route, method)'s 2xx and 5xx counts at zero, so that an error ratio

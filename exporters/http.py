@@ -1,4 +1,11 @@
-"""The exporter's HTTP server: /metrics from :class:`MetricsPage`, kept-alive connections.
+"""The exporter's HTTP server: /metrics from :class:`MetricsPage`, /healthz, kept-alive
+connections.
+
+``GET /healthz`` answers 200 ``ok`` once the snapshot has been loaded from ops and for as
+long as this server runs: the process is up and /metrics serves the committed values (which
+may be stale: ``opsdeck_collector_up`` and ``opsdeck_collector_lag_seconds`` say how
+fresh). Before the first load it answers 503, so an orchestrator does not route scrapes to a
+replica that would serve zeros. Any other path but ``/`` is 404.
 
 A scrape only copies bytes (the page is rendered when the values change), so the server is
 the standard library's threading one, speaking HTTP/1.1 so that a scraper can keep its
@@ -19,7 +26,11 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from exporters.metrics_page import MetricsPage
 
 log = logging.getLogger(__name__)
-INDEX = b'<html><body><h1>opsdeck exporter</h1><a href="/metrics">/metrics</a></body></html>\n'
+INDEX = (
+    b'<html><body><h1>opsdeck exporter</h1><a href="/metrics">/metrics</a> '
+    b'<a href="/healthz">/healthz</a></body></html>\n'
+)
+TEXT = "text/plain; charset=utf-8"
 
 SHUTDOWN_POLL_SECONDS = 0.1  # how soon serve_forever notices shutdown()
 
@@ -40,14 +51,19 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         path = urlsplit(self.path).path
+        page = cast(MetricsServer, self.server).page
         if path == "/metrics":
             gzip = "gzip" in self.headers.get("Accept-Encoding", "")
-            body = cast(MetricsServer, self.server).page.body(gzip)
-            self._send(200, CONTENT_TYPE_PLAIN_0_0_4, body, "gzip" if gzip else None)
+            self._send(200, CONTENT_TYPE_PLAIN_0_0_4, page.body(gzip), "gzip" if gzip else None)
+        elif path == "/healthz":
+            if page.loaded:
+                self._send(200, TEXT, b"ok\n")
+            else:
+                self._send(503, TEXT, b"starting: the values are not loaded from ops yet\n")
         elif path == "/":
             self._send(200, "text/html; charset=utf-8", INDEX)
         else:
-            self._send(404, "text/plain; charset=utf-8", b"not found: try /metrics\n")
+            self._send(404, TEXT, b"not found: try /metrics or /healthz\n")
 
     def _send(self, status: int, kind: str, body: bytes, encoding: str | None = None) -> None:
         self.send_response(status)

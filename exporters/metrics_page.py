@@ -4,7 +4,9 @@ Rendering several hundred KPI series and compressing them costs milliseconds of 
 scrape, which a busy exporter (eight fold threads) turns into tens. The KPI families only
 change when a fold commits, so a renderer thread renders them once per change of the
 snapshot, as text and as the start of a gzip stream; a scrape appends the few health series
-(their lag is measured at scrape time) and sends bytes.
+(their lag is measured at scrape time) and the process's own families (``opsdeck_build_info``,
+``process_*``, ``python_info``: read from memory and /proc, never the database) and sends
+bytes.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.registry import Collector as PrometheusCollector
 
 from exporters.snapshot import Snapshot
+from opsdeck.build_info import register_process_metrics
 
 GZIP = 16 + zlib.MAX_WBITS  # zlib's gzip container: header, deflate, CRC-32 and size
 WAKE_SECONDS = 1.0  # the renderer's check for stop if nobody closes the snapshot
@@ -36,7 +39,8 @@ class MetricsPage:
     ) -> None:
         self._snapshot = snapshot
         self._kpis = _registry(kpis)
-        self._health = _registry(health)
+        self._per_scrape = _registry(health)
+        register_process_metrics(self._per_scrape)
         self._lock = threading.Lock()
         self._rendered: Rendered | None = None
 
@@ -59,11 +63,17 @@ class MetricsPage:
 
     def body(self, gzip: bool) -> bytes:
         rendered = self._rendered or self.render()
-        health = generate_latest(self._health)
+        tail = generate_latest(self._per_scrape)
         if not gzip:
-            return rendered.text + health
+            return rendered.text + tail
         finish = rendered.gzip_state.copy()
-        return rendered.gzip_head + finish.compress(health) + finish.flush()
+        return rendered.gzip_head + finish.compress(tail) + finish.flush()
+
+    @property
+    def loaded(self) -> bool:
+        """The snapshot holds the committed values: it was loaded from ops at least once
+        (a fold only ever follows a load), so /metrics serves state rather than nothing."""
+        return self._snapshot.version > 0
 
 
 def _registry(collector: PrometheusCollector) -> CollectorRegistry:

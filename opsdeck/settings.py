@@ -1,22 +1,42 @@
-"""Settings: environment variables over an optional YAML file, validated once at start.
+"""Settings: environment variables, files and an optional YAML file, validated once at start.
+
+Every setting has one variable (``DATABASE_URL``, ``OPSDECK_API__SECRET_KEY``) and may also
+come from a file, for secrets (opsdeck.settings_files). The first source that sets a value
+wins, in this order:
+
+1. the environment variable;
+2. ``<VAR>_FILE``: the file it names (``OPSDECK_API__SECRET_KEY_FILE=/run/secrets/key``);
+3. the secrets directory (``OPSDECK_SECRETS_DIR``, else ``/run/secrets`` when present): a
+   file named after the variable, in lower or exact case (``opsdeck_api__secret_key``);
+4. the YAML file (``--config FILE`` or ``OPSDECK_CONFIG``);
+5. the defaults below.
+
+``DATABASE_PASSWORD`` (or its file) supplies the password of a ``DATABASE_URL`` written
+without one, so the URL can stay in plain configuration and only the password is a secret.
 
 Every command loads :class:`Settings` through :func:`load_settings`, which turns any
 problem into a :class:`SettingsError` naming the setting; the CLI prints that one line and
-exits with status 2. Thresholds and selectors that alerts, dashboards and the simulator
-share live here too, so a number is never written twice.
+exits with status 2. :data:`SERVICE_NEEDS` says which settings each long-running command
+cannot start without (``opsdeck check-config`` reports them all at once). Thresholds and
+selectors that alerts, dashboards and the simulator share live here too, so a number is
+never written twice.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from opsdeck import settings_files
+from opsdeck.settings_files import SECRETS_DIR_ENV, FileSettingError
 
 CONFIG_ENV = "OPSDECK_CONFIG"
 ENV_PREFIX = "OPSDECK_"
@@ -25,6 +45,7 @@ NESTED_DELIMITER = "__"
 # Top-level settings read from well-known variable names instead of OPSDECK_*.
 WELL_KNOWN_ENV = {
     "database_url": "DATABASE_URL",
+    "database_password": "DATABASE_PASSWORD",
     "platform_database_url": "PLATFORM_DATABASE_URL",
     "redis_url": "REDIS_URL",
     "prometheus_url": "PROMETHEUS_URL",
@@ -64,6 +85,18 @@ PostgresUrl = Annotated[
 ]
 RedisUrl = Annotated[str, _url_checker(("redis", "rediss", "unix"), "redis://host:6379/0")]
 HttpUrl = Annotated[str, _url_checker(("http", "https"), "http://host:9090")]
+
+
+def _base_url(value: str) -> str:
+    # Links are built as base + "/path?query": a query or fragment here would break them.
+    parts = urlsplit(value)
+    if parts.query or parts.fragment:
+        raise ValueError(f"expected a base URL without query or fragment, got {value!r}")
+    return value.rstrip("/")
+
+
+# Where a browser reaches a service: the base of the links opsdeck writes for people.
+PublicUrl = Annotated[HttpUrl, AfterValidator(_base_url)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 
@@ -411,6 +444,7 @@ class IncidentSettings(Section):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = True
+    smtp_ca_file: Path | None = None  # a private CA for the SMTP server's certificate
     twilio_api_url: str = "https://api.twilio.com"
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
@@ -420,8 +454,9 @@ class IncidentSettings(Section):
     # Grafana annotations of actions (GRAFANA_URL is where they go).
     grafana_token: SecretStr | None = None
     grafana_ca_file: Path | None = None  # a private CA for Grafana's certificate
-    # One-click actions; links in emails point here.
-    public_url: str = "http://localhost:8000"
+    # The API as a browser reaches it: links in emails, alert annotations and dashboards
+    # (drilldowns, one-click actions, runbooks) point here.
+    public_url: PublicUrl = "http://localhost:8000"
     mute_seconds: PositiveSeconds = 3600.0
     reason_min_chars: Annotated[int, Field(ge=1)] = 5
     reprocess_lease_seconds: PositiveSeconds = 120.0
@@ -429,7 +464,8 @@ class IncidentSettings(Section):
 
 
 class Settings(BaseSettings):
-    """All of opsdeck's settings. Environment variables win over the YAML file."""
+    """All of opsdeck's settings. Environment variables win over files, files over the YAML
+    file (the module docstring has the whole order)."""
 
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -440,6 +476,8 @@ class Settings(BaseSettings):
     )
 
     database_url: PostgresUrl | None = Field(None, validation_alias="DATABASE_URL")
+    # The password of a DATABASE_URL written without one (load_settings puts it in).
+    database_password: SecretStr | None = Field(None, validation_alias="DATABASE_PASSWORD")
     platform_database_url: PostgresUrl | None = Field(
         None, validation_alias="PLATFORM_DATABASE_URL"
     )
@@ -447,6 +485,9 @@ class Settings(BaseSettings):
     prometheus_url: HttpUrl | None = Field(None, validation_alias="PROMETHEUS_URL")
     alertmanager_url: HttpUrl | None = Field(None, validation_alias="ALERTMANAGER_URL")
     grafana_url: HttpUrl | None = Field(None, validation_alias="GRAFANA_URL")
+    # Grafana as a browser reaches it (GRAFANA_URL is where opsdeck calls its HTTP API,
+    # e.g. http://grafana:3000 inside docker-compose): alert annotations link here.
+    grafana_public_url: PublicUrl = "http://localhost:3000"
     data_dir: Path = Path(".opsdeck")
     log_level: Annotated[str, Field(pattern="^(DEBUG|INFO|WARNING|ERROR)$")] = "INFO"
     exporter: ExporterSettings = ExporterSettings()
@@ -465,8 +506,27 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The YAML file arrives as init kwargs; the environment overrides it.
-        return (env_settings, init_settings)
+        # The YAML file arrives as init kwargs; every other source overrides it. Files are
+        # read with the environment source's parsing, so a file means what its variable would.
+        known = setting_variables()
+        try:
+            from_files = settings_files.values_from_file_variables(os.environ, known)
+            directory = settings_files.secrets_dir(os.environ)
+            from_dir = settings_files.values_from_secrets_dir(directory, known) if directory else {}
+        except FileSettingError as exc:
+            raise SettingsError(exc.variable, exc.problem) from None
+        # The environment less the <VAR>_FILE references, which are not values of their own.
+        environment = {
+            name: value
+            for name, value in os.environ.items()
+            if settings_files.file_variable_target(name, known) is None
+        }
+        return (
+            settings_files.ValuesSource(settings_cls, environment),
+            settings_files.ValuesSource(settings_cls, from_files),
+            settings_files.ValuesSource(settings_cls, from_dir),
+            init_settings,
+        )
 
     @property
     def platform_url(self) -> str | None:
@@ -482,6 +542,95 @@ class Settings(BaseSettings):
                 setting_label((name,)), f"not set, and {needed_by} needs it{suffix}"
             )
         return str(value)
+
+    def service_problems(self, service: str) -> list[SettingsError]:
+        """Every setting ``opsdeck <service>`` cannot start without that is missing or
+        unusable (:data:`SERVICE_NEEDS`), in the table's order."""
+        found = (need.problem(self, service) for need in SERVICE_NEEDS[service])
+        return [problem for problem in found if problem is not None]
+
+    def require_service(self, service: str) -> None:
+        """Raise the first of :meth:`service_problems`: for a command to check at start,
+        so that it stops on exactly what ``opsdeck check-config`` reports."""
+        problems = self.service_problems(service)
+        if problems:
+            raise problems[0]
+
+
+@dataclass(frozen=True)
+class Need:
+    """A setting a service cannot start without: set, at least ``min_chars`` long, and a
+    readable file when ``readable_file``; only when ``when`` (another setting) is set, if
+    given, and only when set at all for an optional file."""
+
+    setting: str  # dotted: "database_url", "api.secret_key"
+    why: str
+    min_chars: int = 1
+    when: str | None = None
+    readable_file: bool = False
+
+    def problem(self, settings: Settings, service: str) -> SettingsError | None:
+        if self.when is not None and _dotted(settings, self.when) is None:
+            return None
+        label = setting_label(tuple(self.setting.split(".")))
+        value = _dotted(settings, self.setting)
+        if value is None:
+            if self.readable_file:
+                return None
+            when = f" when {setting_label(tuple(self.when.split('.')))} is set" if self.when else ""
+            return SettingsError(
+                label, f"not set, and opsdeck {service} needs it{when}; {self.why}"
+            )
+        if self.readable_file and not (Path(value).is_file() and os.access(value, os.R_OK)):
+            return SettingsError(label, f"cannot read {value}; opsdeck {service} {self.why}")
+        text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+        if len(text) < self.min_chars:
+            least = "empty" if self.min_chars == 1 else f"shorter than {self.min_chars} characters"
+            return SettingsError(label, f"{least}, and opsdeck {service} needs more; {self.why}")
+        return None
+
+
+def _dotted(settings: Settings, path: str) -> Any:
+    value: Any = settings
+    for name in path.split("."):
+        value = getattr(value, name)
+    return value
+
+
+_DATABASE = Need("database_url", "its tables live there")
+_PSP_WEBHOOKS = "simulator.psp_webhook_url"
+
+# What each command that runs as a service needs before it starts, in one place:
+# `opsdeck check-config` reports from this table and Settings.require_service raises its first
+# problem for a command's own check at start. tests/opsdeck/test_settings.py runs each
+# command beside check-config and requires both to name the same setting.
+SERVICE_NEEDS: dict[str, tuple[Need, ...]] = {
+    "migrate": (_DATABASE,),
+    "simulate": (
+        _DATABASE,
+        Need("simulator.stripe_webhook_secret", "it signs Stripe's webhooks", when=_PSP_WEBHOOKS),
+        Need("simulator.paystack_secret_key", "it signs Paystack's webhooks", when=_PSP_WEBHOOKS),
+    ),
+    "exporter": (_DATABASE,),
+    "worker": (_DATABASE,),
+    "api": (
+        _DATABASE,
+        Need("redis_url", "sessions and rate limits live there"),
+        Need(
+            "api.secret_key",
+            "it signs session cookies, CSRF tokens and cursors (make one with `python -c "
+            "'import secrets; print(secrets.token_urlsafe(48))'`)",
+            min_chars=32,
+        ),
+        Need(
+            "incidents.alertmanager_token",
+            "Alertmanager's webhook (/hooks/alertmanager) proves itself with it",
+            when="alertmanager_url",
+        ),
+        Need("incidents.oncall_file", "reads the on-call policy from it", readable_file=True),
+        Need("incidents.grafana_ca_file", "trusts Grafana's certificate by it", readable_file=True),
+    ),
+}
 
 
 def setting_label(loc: tuple[Any, ...]) -> str:
@@ -513,23 +662,63 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+def setting_variables() -> dict[str, tuple[str, ...]]:
+    """Every variable that sets one setting (upper case) -> that setting's path."""
+    names: dict[str, tuple[str, ...]] = {}
+    for name, info in Settings.model_fields.items():
+        section = info.annotation
+        if name in WELL_KNOWN_ENV:
+            names[WELL_KNOWN_ENV[name]] = (name,)
+        elif isinstance(section, type) and issubclass(section, BaseModel):
+            for field in section.model_fields:
+                names[f"{ENV_PREFIX}{name}{NESTED_DELIMITER}{field}".upper()] = (name, field)
+        else:
+            names[f"{ENV_PREFIX}{name}".upper()] = (name,)
+    return names
+
+
 def _check_env_names() -> None:
-    """A misspelt OPSDECK_* variable is an error, not a silently ignored value."""
-    nested = {
-        name: set(info.annotation.model_fields)
-        for name, info in Settings.model_fields.items()
-        if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel)
-    }
+    """A misspelt OPSDECK_* variable, ``<VAR>_FILE`` included, is an error, not a silently
+    ignored value."""
+    known = setting_variables()
     for var in os.environ:
-        if not var.startswith(ENV_PREFIX) or var == CONFIG_ENV:
+        if not var.startswith(ENV_PREFIX) or var in (CONFIG_ENV, SECRETS_DIR_ENV):
             continue
-        parts = var.removeprefix(ENV_PREFIX).lower().split(NESTED_DELIMITER)
-        top = parts[0]
-        known = top in Settings.model_fields and top not in WELL_KNOWN_ENV
-        if known and top in nested:
-            known = len(parts) == 2 and parts[1] in nested[top]
-        if not known:
+        if var.upper() not in known and not settings_files.file_variable_target(var, known):
             raise SettingsError(var, "unknown setting")
+
+
+def _read_from(variable: str) -> str:
+    """Where a value the environment did not set was read, for an error about it."""
+    if variable in os.environ:
+        return ""
+    file_variable = variable + settings_files.FILE_SUFFIX
+    if os.environ.get(file_variable):
+        return f" (read from {os.environ[file_variable]}, {file_variable})"
+    directory = settings_files.secrets_dir(os.environ)
+    for name in (variable.lower(), variable):
+        if directory is not None and (directory / name).is_file():
+            return f" (read from {directory / name})"
+    return ""
+
+
+def _with_database_password(settings: Settings) -> Settings:
+    """DATABASE_URL with DATABASE_PASSWORD in it, when the URL was written without one."""
+    password = settings.database_password
+    if password is None:
+        return settings
+    label = WELL_KNOWN_ENV["database_password"]
+    if not password.get_secret_value():
+        raise SettingsError(label, "empty")
+    if settings.database_url is None:
+        raise SettingsError(label, "set, but DATABASE_URL is not: the password is for it")
+    parts = urlsplit(settings.database_url)
+    if parts.password is not None:
+        raise SettingsError(label, "set, but DATABASE_URL holds a password already")
+    user, _, host = parts.netloc.rpartition("@")
+    netloc = f"{user}:{quote(password.get_secret_value(), safe='')}@{host}"
+    url = urlunsplit(parts._replace(netloc=netloc))
+    return settings.model_copy(update={"database_url": url})
 
 
 def load_settings(config_path: Path | None = None) -> Settings:
@@ -539,10 +728,13 @@ def load_settings(config_path: Path | None = None) -> Settings:
         config_path = Path(os.environ[CONFIG_ENV])
     file_values = _read_yaml(config_path) if config_path is not None else {}
     try:
-        return Settings(**file_values)
+        settings = Settings(**file_values)
     except ValidationError as exc:
         first = exc.errors()[0]
         message = first["msg"].removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
             message = "unknown setting"
-        raise SettingsError(setting_label(tuple(first["loc"])), message) from None
+        label = setting_label(tuple(first["loc"]))
+        message += _read_from(label.partition(" ")[0])
+        raise SettingsError(label, message) from None
+    return _with_database_password(settings)

@@ -133,7 +133,7 @@ def redis_url(services: dict[str, str]) -> Iterator[str]:
 
 
 def _is_setting(name: str) -> bool:
-    return name.startswith(ENV_PREFIX) or name in WELL_KNOWN_ENV.values()
+    return name.startswith(ENV_PREFIX) or name.removesuffix("_FILE") in WELL_KNOWN_ENV.values()
 
 
 @pytest.fixture

@@ -174,4 +174,10 @@ class InboundProcessor:
                 await conn.execute(sql.DEAD_LETTER, {"id": event_id, "reason": result.error})
             await conn.execute(counters_sql.BUMP, counts.params())
         if result.status != "processed":
-            log.warning("inbound event %d attempt %d: %s", event_id, attempt, result.error)
+            log.warning(
+                "inbound event %d attempt %d: %s",
+                event_id,
+                attempt,
+                result.error,
+                extra={"inbound_event_id": event_id},
+            )

@@ -292,7 +292,11 @@ class Worker:
         task = asyncio.current_task()
         try:
             if not claimed.secrets:
-                log.error("endpoint %d has no active signing secret", claimed.endpoint_id)
+                log.error(
+                    "endpoint %d has no active signing secret",
+                    claimed.endpoint_id,
+                    extra={"delivery_id": claimed.delivery_id},
+                )
             result = await perform(self.transport, claimed, self.hooks, self.rng)
             self.results.append(result)
         finally:

@@ -15,10 +15,12 @@ from pathlib import Path
 
 import psycopg
 
+from opsdeck import build_info
 from opsdeck.cli import (
     api,
     api_keys,
     audit,
+    check_config,
     dashboards,
     demo,
     exporter,
@@ -29,6 +31,7 @@ from opsdeck.cli import (
     worker,
 )
 from opsdeck.cli.errors import CommandError
+from opsdeck.log_format import FORMATS, configure_logging
 from opsdeck.settings import SettingsError, load_settings
 
 COMMANDS = (
@@ -43,14 +46,26 @@ COMMANDS = (
     api_keys,
     audit,
     oncall,
+    check_config,
 )
+
+
+# Processes that run until stopped log JSON for a log pipeline; one-shot commands log text.
+LONG_RUNNING = frozenset({"exporter", "worker", "api"})
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="opsdeck", description="Ops command center for a bookings + payments platform."
     )
+    parser.add_argument("--version", action="version", version=build_info.describe())
     parser.add_argument("--config", type=Path, help="YAML settings file (or OPSDECK_CONFIG)")
+    parser.add_argument(
+        "--log-format",
+        choices=FORMATS,
+        help="log lines as JSON objects or text (default: json for exporter, worker and api; "
+        "text for the other commands)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         command.register(sub)
@@ -61,9 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings(args.config)
-        logging.basicConfig(
-            level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
+        log_format = args.log_format or ("json" if args.command in LONG_RUNNING else "text")
+        configure_logging(args.command, log_format, settings.log_level)
         for chatty in ("alembic", "httpx", "httpcore"):
             logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.root.level))
         return int(args.handler(args, settings) or 0)

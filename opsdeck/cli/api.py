@@ -21,12 +21,15 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from api.app import create_app
-    from api.log_format import use_json_logs
+    from api.middleware.request_context import RequestIdFilter
+    from opsdeck.log_format import add_filter
+
+    settings.require_service("api")
 
     app = create_app(settings)  # refuses to start without a secret key, a database, Redis
     settings.require("database_url", "opsdeck api")
     settings.require("redis_url", "opsdeck api", "sessions and rate limits live there")
-    use_json_logs(settings.log_level)
+    add_filter(RequestIdFilter())  # every line written while serving names its request
     uvicorn.run(
         app,
         host=args.host or settings.api.host,

@@ -23,6 +23,7 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from opsdeck.migrate import migrate
 
+    settings.require_service("migrate")
     ops_url = settings.require("database_url", "opsdeck migrate")
     platform_url = settings.platform_url or ops_url
     for branch in migrate(ops_url, platform_url, ops_only=args.ops_only):

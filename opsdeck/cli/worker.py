@@ -33,9 +33,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from prometheus_client import CollectorRegistry, start_http_server
 
     from api.webhooks.worker import Worker
+    from opsdeck.build_info import register_process_metrics
 
     if args.concurrency is not None and not 1 <= args.concurrency <= 5000:
         raise CommandError("--concurrency takes 1 to 5000", 2)
+    settings.require_service("worker")
     hooks = settings.webhooks
     worker = Worker(settings, args.concurrency)
     port = hooks.metrics_port if args.metrics_port is None else args.metrics_port
@@ -43,6 +45,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if port:
         registry = CollectorRegistry(auto_describe=True)
         registry.register(worker.collector)
+        register_process_metrics(registry)
         host = args.metrics_host or hooks.metrics_host
         server, _ = start_http_server(port, addr=host, registry=registry)
 

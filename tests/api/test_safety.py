@@ -13,9 +13,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.drilldowns import views
-from api.log_format import JsonFormatter
 from api.middleware.request_context import RequestIdFilter
 from api.rbac import Role
+from opsdeck.log_format import JsonFormatter
 from tests.api.conftest import Harness, api_settings, running
 from tests.conftest import REPO
 
@@ -141,7 +141,7 @@ async def test_request_ids_and_json_access_log(
         assert len(made.headers["x-request-id"]) == 32
     record = next(r for r in caplog.records if getattr(r, "request_id", None) == "abc.123")
     RequestIdFilter().filter(record)
-    line = json.loads(JsonFormatter().format(record))
+    line = json.loads(JsonFormatter("api").format(record))
     assert line["request_id"] == "abc.123"
     assert line["route"] == "/api/v1/incidents"
     assert line["status"] == 200
@@ -149,6 +149,7 @@ async def test_request_ids_and_json_access_log(
     assert line["duration_ms"] >= 0
     assert line["principal"].startswith("api-key:")
     assert line["level"] == "INFO"
+    assert line["process"] == "api"
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -206,8 +207,9 @@ def test_the_api_refuses_to_start_without_a_secret_key(api_db: str) -> None:
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "opsdeck: OPSDECK_API__SECRET_KEY (api.secret_key): needs at least 32 characters "
-        "(e.g. from `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+        "opsdeck: OPSDECK_API__SECRET_KEY (api.secret_key): not set, and opsdeck api needs it; "
+        "it signs session cookies, CSRF tokens and cursors "
+        "(make one with `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
     ]
 
 
