@@ -17,7 +17,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # A fixed uid/gid: docker-compose.yml gives the secrets to it (x-opsdeck-secret).
 RUN groupadd --system --gid 10001 opsdeck \
     && useradd --system --uid 10001 --gid opsdeck --home-dir /var/lib/opsdeck \
-       --create-home --shell /usr/sbin/nologin opsdeck
+       --create-home --shell /usr/sbin/nologin opsdeck \
+    && install -d -o opsdeck -g opsdeck /var/lib/opsdeck/provisioned/dashboards \
+       /var/lib/opsdeck/provisioned/rules
 COPY --from=build /wheels /tmp/wheels
 RUN pip install --no-cache-dir "$(ls /tmp/wheels/opsdeck-*.whl)${EXTRAS:+[$EXTRAS]}" \
     && rm -rf /tmp/wheels

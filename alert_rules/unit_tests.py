@@ -18,13 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from alert_rules.alerts import Alert, all_alerts
-from alert_rules.rule_files import (
-    ALERTS_FILE,
-    RECORDING_FILE,
-    alert_annotations,
-    labels,
-    panel_ids,
-)
+from alert_rules.rule_files import ALERTS_FILE, RECORDING_FILE, annotations_by_alert, labels
 from opsdeck.settings import Settings
 
 TEST_FILE = Path("alert_rules") / "tests" / "alerts.test.yaml"
@@ -136,16 +130,15 @@ def minutes(duration: str) -> int:
     return int(match[1]) * (60 if match[2] == "h" else 1)
 
 
-def _expected(alert: Alert, case: Case, ids: dict[tuple[str, str], int]) -> dict[str, Any]:
-    notes = alert_annotations(alert, ids)
+def _expected(alert: Alert, case: Case, notes: dict[str, str]) -> dict[str, Any]:
     description = alert.description.replace("{value}", case.value)
     for name, value in case.extra_labels.items():
         description = description.replace("{{ $labels." + name + " }}", value)
-    notes["description"] = description
-    return {"exp_labels": {**labels(alert), **case.extra_labels}, "exp_annotations": notes}
+    expected = {**notes, "description": description}
+    return {"exp_labels": {**labels(alert), **case.extra_labels}, "exp_annotations": expected}
 
 
-def test_group(alert: Alert, case: Case, ids: dict[tuple[str, str], int]) -> dict[str, Any]:
+def test_group(alert: Alert, case: Case, notes: dict[str, str]) -> dict[str, Any]:
     fires_at = case.onset + minutes(alert.for_)
     late = 1 if case.recorded else 0
     return {
@@ -157,14 +150,14 @@ def test_group(alert: Alert, case: Case, ids: dict[tuple[str, str], int]) -> dic
             {
                 "alertname": alert.name,
                 "eval_time": f"{fires_at + late}m",
-                "exp_alerts": [_expected(alert, case, ids)],
+                "exp_alerts": [_expected(alert, case, notes)],
             },
         ],
     }
 
 
 def test_file(settings: Settings) -> dict[str, Any]:
-    ids = panel_ids(settings)
+    notes = annotations_by_alert(settings)
     alerts = all_alerts(settings.thresholds)
     missing = sorted({a.name for a in alerts} - set(CASES))
     if missing:
@@ -172,5 +165,5 @@ def test_file(settings: Settings) -> dict[str, Any]:
     return {
         "rule_files": [f"../{RECORDING_FILE.name}", f"../{ALERTS_FILE.name}"],
         "evaluation_interval": "1m",
-        "tests": [test_group(a, CASES[a.name], ids) for a in alerts],
+        "tests": [test_group(a, CASES[a.name], notes[a.name]) for a in alerts],
     }

@@ -1,19 +1,19 @@
-"""``/runbooks/{name}.md``: the runbooks in the repository's ``runbooks/`` folder, where
+"""``/runbooks/{name}.md``: the runbooks shipped in the ``runbooks`` package, where
 every alert's ``runbook_url`` and the dashboards' runbook links point. Served as Markdown
 to anyone signed in: a runbook must open from the page that links to it, mid-incident."""
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from api.problems import Problem
 from api.routes import Param, RouteSpec
+from opsdeck import assets
 
-RUNBOOKS = Path(__file__).resolve().parent.parent / "runbooks"
+RUNBOOKS = assets.runbooks()
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,99}$")
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
@@ -22,11 +21,12 @@ from api.auth.sessions import SessionStore
 from api.auth.trusted_proxy import TrustedProxy
 from api.http_metrics import HttpMetrics
 from api.signing import Keys
+from opsdeck import assets
 from opsdeck.database import libpq_url
 from opsdeck.settings import ApiSettings, Settings, SettingsError
 
 APPLICATION_NAME = "opsdeck-api"
-TEMPLATES = Path(__file__).parent / "templates"
+TEMPLATES = assets.api_templates()
 
 
 @dataclass

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -15,9 +14,10 @@ from api.openapi import build_document
 from api.pages import render
 from api.problems import Problem
 from api.routes import RouteSpec, runtime_of
+from opsdeck import assets
 
 log = logging.getLogger(__name__)
-STYLESHEET = Path(__file__).parent / "static" / "app.css"
+STYLESHEET = assets.api_static() / "app.css"
 READY_TIMEOUT_SECONDS = 2.0
 
 

@@ -29,7 +29,7 @@ def _logs(title: str, **params: str) -> Any:
     return drilldown(title, "/api-logs", livemode="$livemode", **params)
 
 
-def build() -> Any:
+def build(*, api_url: str) -> Any:
     volume = chart(
         "Request Volume",
         "API requests per second by status class.",
@@ -93,6 +93,7 @@ def build() -> Any:
         UID,
         TITLE,
         "Seed 000's developer view: API traffic, errors and latency, into the API logs.",
+        api_url=api_url,
         variables=[choice("livemode", "Mode (live / test)", ["true", "false"], "true")],
     )
     board = board.with_row(dash.Row("API (livemode=$livemode)"))

@@ -1,4 +1,9 @@
-"""Every opsdeck dashboard, and the JSON files they generate (``dashboards/generated/``)."""
+"""Every opsdeck dashboard, and the JSON files they generate (``dashboards/generated/``).
+
+A dashboard is a function of the settings: thresholds colour its tiles, and the API's
+public URL is its ``api_url`` constant, so the same code renders the committed files (with
+the default settings) and a deployment's own (with its settings).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from dashboards import api_developers, command_center, opsdeck_health, payments, webhooks
+from dashboards.links import PublicUrls
 from dashboards.render import to_dict, to_json
 from opsdeck.settings import Settings
 
@@ -25,12 +31,16 @@ class Board:
         return GENERATED / f"{self.uid}.json"
 
 
+def _api(settings: Settings) -> str:
+    return PublicUrls.of(settings).api
+
+
 BOARDS = (
-    Board(command_center.UID, lambda s: command_center.build(s.thresholds)),
-    Board(payments.UID, lambda s: payments.build(s.exporter)),
-    Board(api_developers.UID, lambda s: api_developers.build()),
-    Board(webhooks.UID, lambda s: webhooks.build(s.thresholds)),
-    Board(opsdeck_health.UID, lambda s: opsdeck_health.build()),
+    Board(command_center.UID, lambda s: command_center.build(s.thresholds, api_url=_api(s))),
+    Board(payments.UID, lambda s: payments.build(s.exporter, api_url=_api(s))),
+    Board(api_developers.UID, lambda s: api_developers.build(api_url=_api(s))),
+    Board(webhooks.UID, lambda s: webhooks.build(s.thresholds, api_url=_api(s))),
+    Board(opsdeck_health.UID, lambda s: opsdeck_health.build(api_url=_api(s))),
 )
 
 

@@ -337,7 +337,7 @@ def _anomaly(name: str, expr: str, colour: str) -> Any:
     )
 
 
-def build(thresholds: Thresholds) -> Any:
+def build(thresholds: Thresholds, *, api_url: str) -> Any:
     severity = multi_choice(
         "event_severity", "Payment event severity", {s: e for e, s in PAYMENT_EVENTS.items()}
     )
@@ -345,6 +345,7 @@ def build(thresholds: Thresholds) -> Any:
         UID,
         TITLE,
         "Seed 001's single screen: business KPIs, live operational health, incidents.",
+        api_url=api_url,
         postgres=True,
         variables=[severity],
     )

@@ -1,8 +1,20 @@
-"""Where dashboards and alerts point: opsdeck's API (drilldowns, one-click actions) and Grafana.
+"""Where dashboards and alerts point: opsdeck's API (drilldowns, one-click actions,
+runbooks) and Grafana, at the deployment's public URLs.
 
-The base URLs are set here and nowhere else. Dashboards carry the API's base URL as the
-hidden constant variable ``api_url``, so a link reads ``${api_url}/bookings?...`` and a
-deployment with another address changes one constant and rebuilds.
+The URLs are settings, never literals here: the API's is ``incidents.public_url``
+(``OPSDECK_INCIDENTS__PUBLIC_URL``, also the base of the links in e-mails), Grafana's is
+``grafana_public_url`` (``OPSDECK_GRAFANA_PUBLIC_URL``; ``GRAFANA_URL`` is where opsdeck
+calls Grafana's HTTP API, often an address no browser reaches). :class:`PublicUrls` reads
+both once; everything that writes a link for a person takes it.
+
+Dashboards carry the API's URL in the hidden constant variable ``api_url``, so a data link
+reads ``${api_url}/bookings?...`` and only that variable's value depends on the
+deployment. Grafana's file provisioning interpolates environment variables in its YAML but
+not in dashboard JSON, so the value is written when the JSON is generated: the committed
+files with the default settings, a deployment's own by ``opsdeck dashboards provision``
+(and ``push``) with its settings. A constant, not a hidden textbox: Grafana 11 no longer
+lets a ``var-api_url=`` URL parameter change a constant (grafana/grafana#82682), so a link
+someone shares cannot send every drilldown and action of a dashboard to another host.
 """
 
 from __future__ import annotations
@@ -10,9 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-# What a browser next to the docker-compose stack reaches; see docker-compose.yml.
-API_BASE_URL = "http://localhost:8000"
-GRAFANA_BASE_URL = "http://localhost:3000"
+from opsdeck.settings import Settings
+
 API_URL_VARIABLE = "api_url"
 
 # Grafana's time range in milliseconds; every drilldown and action carries it.
@@ -69,22 +80,30 @@ def alert_actions(alertname: str, extra: tuple[str, ...] = ()) -> list[Link]:
     return [action(name, alertname=alertname) for name in names]
 
 
-def api_url(path: str, **params: str) -> str:
-    """An absolute API URL (for alert annotations, which Grafana variables never reach)."""
-    return API_BASE_URL + path + (f"?{urlencode(params)}" if params else "")
+@dataclass(frozen=True)
+class PublicUrls:
+    """The deployment's public base URLs (no trailing slash), for absolute links: alert
+    annotations, which Grafana's variables never reach, and the dashboards' ``api_url``."""
 
+    api: str
+    grafana: str
 
-def action_url(name: str, alertname: str) -> str:
-    if name not in ACTIONS:
-        raise ValueError(f"unknown action {name!r}")
-    return api_url(f"/actions/{name}", alertname=alertname, source="alert")
+    @classmethod
+    def of(cls, settings: Settings) -> PublicUrls:
+        return cls(api=settings.incidents.public_url, grafana=settings.grafana_public_url)
 
+    def api_url(self, path: str, **params: str) -> str:
+        return self.api + path + (f"?{urlencode(params)}" if params else "")
 
-def dashboard_url(uid: str, panel_id: int | None = None) -> str:
-    url = f"{GRAFANA_BASE_URL}/d/{uid}"
-    return url if panel_id is None else f"{url}?viewPanel={panel_id}"
+    def action_url(self, name: str, alertname: str) -> str:
+        if name not in ACTIONS:
+            raise ValueError(f"unknown action {name!r}")
+        return self.api_url(f"/actions/{name}", alertname=alertname, source="alert")
 
+    def dashboard_url(self, uid: str, panel_id: int | None = None) -> str:
+        url = f"{self.grafana}/d/{uid}"
+        return url if panel_id is None else f"{url}?viewPanel={panel_id}"
 
-def runbook_url(alertname: str) -> str:
-    """runbooks/<AlertName>.md, as the API serves the repository's runbooks."""
-    return api_url(f"/runbooks/{alertname}.md")
+    def runbook_url(self, alertname: str) -> str:
+        """runbooks/<AlertName>.md, as the API serves the repository's runbooks."""
+        return self.api_url(f"/runbooks/{alertname}.md")

@@ -140,7 +140,9 @@ def _rule_dashboard(board: dict[str, Any]) -> Iterator[Problem]:
         yield Problem("template-datasource", where, "needs a 'datasource' variable (prometheus)")
     elif ds.get("label") != "Data source":
         yield Problem("template-datasource", where, "datasource variable label: 'Data source'")
-    if API_URL_VARIABLE not in variables:
+    api_url = variables.get(API_URL_VARIABLE)
+    # A constant: a shared link's var-api_url= cannot point the data links elsewhere.
+    if not api_url or api_url.get("type") != "constant":
         yield Problem("api-url-variable", where, f"needs the '{API_URL_VARIABLE}' constant")
     for annotation in board.get("annotations", {}).get("list", []):
         for message in promql_problems(str(annotation.get("expr", ""))):

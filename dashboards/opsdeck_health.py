@@ -14,7 +14,7 @@ TITLE = "opsdeck / opsdeck itself"
 API = "opsdeck_api_http_requests_total"
 
 
-def build() -> Any:
+def build(*, api_url: str) -> Any:
     incidents = drilldown("Incidents", "/incidents")
     up = tile(
         "Collectors Up",
@@ -82,7 +82,10 @@ def build() -> Any:
         links=[incidents],
     )
     board = frame(
-        UID, TITLE, "The exporter's collectors and opsdeck's API, watched like any service."
+        UID,
+        TITLE,
+        "The exporter's collectors and opsdeck's API, watched like any service.",
+        api_url=api_url,
     )
     board = board.with_row(dash.Row("Exporter"))
     for panel in (size(up, 6, 6), size(scrape, 6, 6), size(duration, 6, 6), size(lag, 6, 6)):

@@ -222,11 +222,12 @@ def _daily() -> list[Any]:
     return [size(revenue, 12, 8), size(success, 12, 8)]
 
 
-def build(exporter: ExporterSettings) -> Any:
+def build(exporter: ExporterSettings, *, api_url: str) -> Any:
     board = frame(
         UID,
         TITLE,
         "Seed 003's payments overview: revenue, success, failures and recovery.",
+        api_url=api_url,
         variables=[
             choice("livemode", "Mode (live / test)", ["true", "false"], "true"),
             choice("currency", "Currency", list(exporter.currencies), "USD"),

@@ -2,8 +2,10 @@
 
 A dashboard is read-only in Grafana (``editable: false``: changes go through pull
 requests), reads through templated datasources whose defaults are the provisioned uids,
-and opens on the last 24 hours with the seed's quick ranges. Rendering numbers panels in
-order and sorts keys, so the same code always writes the same bytes.
+and opens on the last 24 hours with the seed's quick ranges. The API's public URL is the
+one value that depends on the deployment: the caller passes it (from settings, see
+:mod:`dashboards.links`) into the ``api_url`` constant. Rendering numbers panels in order
+and sorts keys, so the same code and settings always write the same bytes.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from dashboards.links import API_BASE_URL, API_URL_VARIABLE
+from dashboards.links import API_URL_VARIABLE
 from dashboards.panels import POSTGRES_TYPE, POSTGRES_UID, PROMETHEUS_UID
 from dashboards.sdk import JSONEncoder, dash, model
 
@@ -27,7 +29,7 @@ def _option(text: str, value: str) -> model.VariableOption:
     return model.VariableOption(selected=True, text=text, value=value)
 
 
-def datasource_variables(*, postgres: bool) -> list[Any]:
+def datasource_variables(*, postgres: bool, api_url: str) -> list[Any]:
     variables: list[Any] = [
         dash.DatasourceVariable("datasource")
         .label("Data source")
@@ -45,7 +47,7 @@ def datasource_variables(*, postgres: bool) -> list[Any]:
         dash.ConstantVariable(API_URL_VARIABLE)
         .label("opsdeck API")
         .description("Base URL of opsdeck's API, which every drilldown and action opens")
-        .value(API_BASE_URL)
+        .value(api_url)
     )
     return variables
 
@@ -80,6 +82,7 @@ def frame(
     title: str,
     description: str,
     *,
+    api_url: str,
     postgres: bool = False,
     variables: Sequence[Any] = (),
 ) -> Any:
@@ -98,7 +101,7 @@ def frame(
         .refresh(REFRESH)
         .timepicker(dash.TimePicker().refresh_intervals(REFRESH_INTERVALS).quick_ranges(quick))
         .tooltip(model.DashboardCursorSync.CROSSHAIR)
-        .variables([*datasource_variables(postgres=postgres), *variables])
+        .variables([*datasource_variables(postgres=postgres, api_url=api_url), *variables])
         .link(
             dash.DashboardLink("opsdeck dashboards")
             .type(model.DashboardLinkType.DASHBOARDS)

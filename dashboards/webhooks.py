@@ -15,7 +15,7 @@ TITLE = "opsdeck / Webhooks & Integrations"
 ATTEMPTS = "opsdeck_webhook_delivery_attempts_total"
 
 
-def build(thresholds: Thresholds) -> Any:
+def build(thresholds: Thresholds, *, api_url: str) -> Any:
     deliveries = drilldown("Webhook deliveries", "/webhooks")
     reprocess = action("reprocess-dead-letters", alertname="WebhookRetryQueueHigh")
     queue = chart(
@@ -75,7 +75,9 @@ def build(thresholds: Thresholds) -> Any:
         unit="s",
         links=[deliveries],
     )
-    board = frame(UID, TITLE, "Webhook gateway health: queues, deliveries, retries.")
+    board = frame(
+        UID, TITLE, "Webhook gateway health: queues, deliveries, retries.", api_url=api_url
+    )
     board = board.with_row(dash.Row("Webhooks"))
     for panel in (
         size(queue, 12, 8),

@@ -613,6 +613,8 @@ SERVICE_NEEDS: dict[str, tuple[Need, ...]] = {
     ),
     "exporter": (_DATABASE,),
     "worker": (_DATABASE,),
+    # `dashboards provision` renders files from settings alone: no database, no secret.
+    "dashboards": (),
     "api": (
         _DATABASE,
         Need("redis_url", "sessions and rate limits live there"),

@@ -35,6 +35,7 @@ class Service:
     ready_timeout: float = 60.0
     stop_signal: int = signal.SIGTERM
     store: bool = False  # the others use it: it stops after them
+    cwd: Path | None = None
 
 
 class ServiceFailed(Exception):
@@ -63,6 +64,7 @@ class Supervisor:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 env={**os.environ, **service.env},
+                cwd=service.cwd,
                 user=service.user,
                 start_new_session=True,
                 preexec_fn=_die_with_parent,  # noqa: PLW1509 - nothing else runs in the child

@@ -35,6 +35,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
 T = Settings().thresholds
 ALERTS = {a.name: a for a in seed_alerts(T)}
+URLS = links.PublicUrls.of(Settings())
 # Alerts the live simulation sets off without any injection, with why (none: every seed
 # alert waits for its anomaly). A listed alert that stops doing so fails the test, and one
 # that fires unlisted fails it too, so this list cannot go stale.
@@ -190,7 +191,7 @@ def _check_prometheus_alert(run: Scenario, name: str) -> None:
     assert fired["labels"]["team"] == alert.team
     notes = fired["annotations"]
     assert notes["summary"] == alert.summary
-    assert notes["runbook_url"] == links.runbook_url(name)
+    assert notes["runbook_url"] == URLS.runbook_url(name)
     assert "{{" not in notes["description"]
     assert "{value}" not in notes["description"]
 
@@ -205,7 +206,7 @@ def _check_webhook(request: HttpRequest, name: str, receiver: str) -> dict[str, 
     (alert,) = [a for a in body["alerts"] if a["labels"]["alertname"] == name]
     assert alert["status"] == "firing"
     assert alert["labels"]["severity"] == ALERTS[name].severity
-    assert alert["annotations"]["runbook_url"] == links.runbook_url(name)
+    assert alert["annotations"]["runbook_url"] == URLS.runbook_url(name)
     return dict(alert["annotations"])
 
 
@@ -224,7 +225,7 @@ def _check_pagerduty(run: Scenario, name: str, group_key: str) -> None:
         payload = event["payload"]
         assert payload["summary"] == f"{name}: {alert.summary}"
         assert payload["severity"] == deliveries.PD_SEVERITY[alert.severity]
-        assert payload["custom_details"]["runbook_url"] == links.runbook_url(name)
+        assert payload["custom_details"]["runbook_url"] == URLS.runbook_url(name)
         assert payload["custom_details"]["team"] == alert.team
 
 
@@ -239,7 +240,7 @@ def _check_slack(run: Scenario, name: str, description: str) -> None:
         assert attachment["title"] == f"[FIRING] {name} ({alert.severity})"
         assert description in attachment["text"]
         assert alert.suggested_action in attachment["text"]
-        assert links.runbook_url(name) in [a["url"] for a in attachment["actions"]]
+        assert URLS.runbook_url(name) in [a["url"] for a in attachment["actions"]]
 
 
 def _check_mail(run: Scenario, name: str) -> None:

@@ -38,7 +38,10 @@ def test_dashboard_provider_loads_the_generated_folder() -> None:
     assert provider["allowUiUpdates"] is False
     compose = _yaml("docker-compose.yml")
     mounts = compose["services"]["grafana"]["volumes"]
-    assert f"./dashboards/generated:{provider['options']['path']}:ro" in mounts
+    assert f"grafana-dashboards:{provider['options']['path']}:ro" in mounts
+    provision = compose["services"]["provision"]
+    assert "grafana-dashboards:/var/lib/opsdeck/provisioned/dashboards" in provision["volumes"]
+    assert provision["command"][1:3] == ["dashboards", "provision"]
 
 
 def test_prometheus_scrapes_every_15s_with_rules_and_alertmanager() -> None:

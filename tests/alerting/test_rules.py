@@ -16,7 +16,7 @@ from alert_rules.rule_files import ALERTS_FILE, RECORDING_FILE, rule_files
 from alert_rules.unit_tests import TEST_FILE
 from dashboards import catalog, command_center
 from opsdeck.settings import Settings, Thresholds
-from tests.conftest import REPO
+from tests.conftest import REPO, opsdeck_env, run_opsdeck
 
 ALERTS = all_alerts(Settings().thresholds)
 SEED_001 = {
@@ -71,6 +71,23 @@ def test_promtool_tests_fail_when_a_threshold_drifts(tmp_path: Path) -> None:
     result = promtool("test", "rules", str(tests / TEST_FILE.name))
     assert result.returncode != 0
     assert "ApiErrorRateHigh" in result.stdout + result.stderr
+
+
+def test_promtool_renders_a_deployments_links(tmp_path: Path) -> None:
+    """Rules and their promtool tests built with a deployment's public URLs agree: Prometheus
+    renders its Grafana and API links into the annotations."""
+    env = opsdeck_env(
+        OPSDECK_INCIDENTS__PUBLIC_URL="https://ops.example.com",
+        OPSDECK_GRAFANA_PUBLIC_URL="https://grafana.example.com",
+    )
+    built = run_opsdeck("dashboards", "build", "--root", str(tmp_path), env=env)
+    assert built.returncode == 0, built.stderr
+    tests = (tmp_path / TEST_FILE).read_text()
+    assert "runbook_url: https://ops.example.com/runbooks/BookingApiDown.md" in tests
+    assert "dashboard: https://grafana.example.com/d/opsdeck-command-center?viewPanel=" in tests
+    assert "localhost" not in tests
+    result = promtool("test", "rules", str(tmp_path / TEST_FILE))
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_every_seed_001_threshold_has_its_alert() -> None:

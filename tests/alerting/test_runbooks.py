@@ -10,7 +10,7 @@ import pytest
 
 from alert_rules.alerts import all_alerts
 from dashboards import catalog
-from dashboards.links import API_BASE_URL, GRAFANA_BASE_URL
+from dashboards.links import PublicUrls
 from opsdeck.settings import Settings
 from tests.conftest import REPO
 from tests.dashboards.api_routes import resolves, starlette_app
@@ -18,6 +18,8 @@ from tests.dashboards.test_links import PENDING
 
 RUNBOOKS = REPO / "runbooks"
 ALERTS = all_alerts(Settings().thresholds)
+# The runbooks link to the default public URLs (what the committed alert rules carry).
+URLS = PublicUrls.of(Settings())
 LINK = re.compile(r"\]\(([^)]+)\)")
 SQL = re.compile(r"```sql\n(.*?)```", re.DOTALL)
 
@@ -43,12 +45,12 @@ def test_runbook_links_resolve(name: str) -> None:
     boards = catalog.dashboards(Settings())
     app = starlette_app()
     for target in LINK.findall(text):
-        if target.startswith(GRAFANA_BASE_URL):
+        if target.startswith(URLS.grafana + "/"):
             parts = urlsplit(target)
             uid = parts.path.removeprefix("/d/")
             panel = int(parts.query.removeprefix("viewPanel="))
             assert panel in {p["id"] for p in boards[uid]["panels"]}, target
-        elif target.startswith(API_BASE_URL):
+        elif target.startswith(URLS.api + "/"):
             path = urlsplit(target).path
             assert path in PENDING or (app is not None and resolves(app, path)), target
         else:

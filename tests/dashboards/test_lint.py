@@ -22,6 +22,10 @@ def _table(board: dict[str, Any]) -> dict[str, Any]:
     return next(p for p in board["panels"] if p["title"] == "Audit Trail")
 
 
+def _variable(board: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(v for v in board["templating"]["list"] if v["name"] == name)
+
+
 def _set_expr(expr: str) -> Callable[[dict[str, Any]], None]:
     def change(board: dict[str, Any]) -> None:
         _tile(board)["targets"][0]["expr"] = expr
@@ -60,6 +64,10 @@ BREAKAGES: dict[str, tuple[str, Callable[[dict[str, Any]], None]]] = {
         lambda b: _table(b)["targets"][0].update(rawSql="SELECT * FROM platform.customers"),
     ),
     "no targets": ("panel-no-targets", lambda b: _tile(b).update(targets=[])),
+    "api_url a textbox": (
+        "api-url-variable",
+        lambda b: _variable(b, "api_url").update(type="textbox"),
+    ),
 }
 
 

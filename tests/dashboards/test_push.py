@@ -1,5 +1,7 @@
 """`opsdeck dashboards push` sends exactly the requests Grafana's HTTP API expects: the
-folder once, then every committed dashboard with overwrite, the same on every push."""
+folder once, then every dashboard with overwrite, the same on every push. The dashboards
+are rendered with the settings: the committed ones under the default settings, and with
+the deployment's API URL under its own."""
 
 from __future__ import annotations
 
@@ -61,6 +63,19 @@ def test_push_creates_the_folder_and_uploads_every_dashboard(
         ("POST", "/api/dashboards/db")
     ] * len(catalog.BOARDS)
     assert [r.body for r in repeat[1:]] == [e[2] for e in expected[2:]]
+
+
+def test_push_sends_the_deployments_api_url(grafana: tuple[FakeGrafana, str]) -> None:
+    fake, url = grafana
+    env = opsdeck_env(OPSDECK_INCIDENTS__PUBLIC_URL="https://ops.example.com")
+    result = run_opsdeck("dashboards", "push", "--grafana-url", url, env=env)
+    assert result.returncode == 0, result.stderr
+    pushed = [r.body["dashboard"] for r in fake.requests if r.path == "/api/dashboards/db"]
+    assert [b["uid"] for b in pushed] == [b.uid for b in catalog.BOARDS]
+    for board in pushed:
+        (api_url,) = [v for v in board["templating"]["list"] if v["name"] == "api_url"]
+        assert api_url["query"] == "https://ops.example.com", board["uid"]
+    assert "localhost" not in json.dumps(pushed)
 
 
 def test_push_reports_a_refusal_in_one_line(grafana: tuple[FakeGrafana, str]) -> None:

@@ -38,11 +38,13 @@ EXAMPLE_ENV = {
     "PAGERDUTY_ROUTING_KEY": "example-routing-key",
     "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T000/B000/XXXX",
     "SMTP_PASSWORD": "example-smtp-password",
+    "API_PUBLIC_URL": "https://ops.example.com",
+    "GRAFANA_PUBLIC_URL": "https://grafana.example.com",
 }
 
 # Services without a health check, and why: a one-shot job is waited for by completion, and
 # the demo's load generator has no endpoint and nothing depends on it.
-NO_HEALTHCHECK = {"migrate", "simulator"}
+NO_HEALTHCHECK = {"migrate", "simulator", "provision"}
 HEALTH_PATHS = {"api": "/healthz", "exporter": "/healthz", "worker": "/metrics"}
 # PostgreSQL numbers its releases MAJOR.MINOR (16.6 is one release); the others use three.
 TWO_PART_VERSIONS = {"postgres"}

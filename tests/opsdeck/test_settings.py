@@ -389,7 +389,7 @@ def test_check_config_passes_every_service() -> None:
                 "simulate: DATABASE_URL: not set",
                 "worker: DATABASE_URL: not set",
             ],
-            [],
+            ["ok: dashboards"],
         ),
         (
             {**EVERY_NEED, "OPSDECK_API__SECRET_KEY": "short"},

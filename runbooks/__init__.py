@@ -1,0 +1,1 @@
+"""One runbook per alert, as Markdown: package data the API serves at ``/runbooks/{name}.md``."""
