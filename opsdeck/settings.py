@@ -631,6 +631,7 @@ SERVICE_NEEDS: dict[str, tuple[Need, ...]] = {
         ),
         Need("incidents.oncall_file", "reads the on-call policy from it", readable_file=True),
         Need("incidents.grafana_ca_file", "trusts Grafana's certificate by it", readable_file=True),
+        Need("incidents.smtp_ca_file", "trusts the mail server's certificate", readable_file=True),
     ),
 }
 

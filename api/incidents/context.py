@@ -1,9 +1,16 @@
 """What the incident parts of a running API share: the on-call file, the transports (one
 HTTP client), and the clock. Built in the app's lifespan; tests pass their own clock and
-an HTTP client that trusts their local CA."""
+an HTTP client that trusts their local CA.
+
+Slack goes through ``slack_sdk`` (aiohttp), which cannot share the HTTP client: its TLS
+context is made here from the system's trust, read when the transports are built (so
+``SSL_CERT_FILE``/``SSL_CERT_DIR`` in the environment count, as for every OpenSSL client).
+Email checks the SMTP server's certificate against the system's trust or
+``smtp_ca_file``."""
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -47,7 +54,12 @@ def transports(settings: IncidentSettings, client: httpx.AsyncClient) -> dict[st
     found: dict[str, Transport] = {}
     if settings.slack_bot_token is not None:
         token = settings.slack_bot_token.get_secret_value()
-        found["slack"] = SlackTransport(seam, settings.slack_api_url, token)
+        found["slack"] = SlackTransport(
+            settings.slack_api_url,
+            token,
+            timeout=settings.request_timeout_seconds,
+            ssl_context=ssl.create_default_context(),
+        )
     if settings.pagerduty_routing_key is not None:
         key = settings.pagerduty_routing_key.get_secret_value()
         found["pagerduty"] = PagerDutyTransport(seam, settings.pagerduty_events_url, key)
@@ -74,6 +86,7 @@ def _email(settings: IncidentSettings) -> EmailTransport:
         username=settings.smtp_username,
         password=password,
         starttls=settings.smtp_starttls,
+        ca_file=settings.smtp_ca_file,
         timeout=settings.request_timeout_seconds,
     )
 

@@ -1,19 +1,32 @@
 """``opsdeck oncall sync``: make PagerDuty's schedules and escalation policy match the
 on-call file, through PagerDuty's REST API v2, when PagerDuty is the pager of record.
-Objects are found by name and updated in place (PUT) or created (POST): running the sync
-twice changes nothing the second time. Users are matched by email and never created."""
+
+The ``pagerduty`` package's :class:`~pagerduty.RestApiV2Client` speaks the API: it reads
+every page of an index (classic ``offset``/``limit``/``more`` pagination), so an object on
+page 2 is found and never created twice, and it retries 429 and 5xx answers with backoff.
+Objects are found by exact name (PagerDuty's ``query`` matches substrings; the client
+compares the whole name, case-insensitively as PagerDuty's uniqueness does) and updated in
+place (PUT) or created (POST): running the sync twice changes nothing the second time.
+Users are matched by email and never created. Every failure is a :class:`SyncError`."""
 
 from __future__ import annotations
 
+import math
+import ssl
 from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any
 
-import httpx
+import pagerduty
 
 from alert_rules.oncall import EscalationPolicy, OnCall, Schedule
 
 ACCEPT = "application/vnd.pagerduty+json;version=2"
+# Retries per status before the sync gives up (PagerDuty asks clients to back off on 429;
+# a 5xx is usually a short outage). The client doubles its wait after each attempt.
+RETRIES = {429: 5, 500: 3, 502: 3, 503: 3, 504: 3}
+# What the client raises: HTTP errors after its retries, network errors, a refused URL.
+CLIENT_ERRORS = (pagerduty.Error, pagerduty.UrlError)
 
 
 class SyncError(Exception):
@@ -26,39 +39,54 @@ class SyncReport:
     updated: list[str] = field(default_factory=list)
 
 
-class PagerDutyRest:
-    def __init__(self, client: httpx.Client, base_url: str, token: str) -> None:
-        self.client = client
-        self.base = base_url.rstrip("/")
-        self.headers = {
-            "Authorization": f"Token token={token}",
-            "Accept": ACCEPT,
-            "Content-Type": "application/json",
-        }
-
-    def call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        try:
-            response = self.client.request(
-                method, f"{self.base}{path}", headers=self.headers, **kwargs
-            )
-        except httpx.HTTPError as exc:
-            raise SyncError(f"PagerDuty unreachable: {exc}") from exc
-        if response.is_error:
-            raise SyncError(
-                f"PagerDuty {method} {path}: {response.status_code} {response.text[:300]}"
-            )
-        answer: dict[str, Any] = response.json()
-        return answer
-
-    def find(self, collection: str, name: str, key: str = "name") -> dict[str, Any] | None:
-        found = self.call("GET", f"/{collection}", params={"query": name})[collection]
-        return next((item for item in found if item.get(key) == name), None)
+def rest_client(
+    base_url: str,
+    token: str,
+    *,
+    timeout: float = 10.0,
+    verify: ssl.SSLContext | bool = True,
+    backoff_seconds: float = 1.5,
+) -> pagerduty.RestApiV2Client:
+    """A REST API v2 client for ``token`` (a REST API key) at ``base_url`` (https only);
+    ``verify`` is the TLS trust (a context for a private CA); the wait before a retry
+    starts at twice ``backoff_seconds`` and doubles. Close it (``with``) when done."""
+    try:
+        client = pagerduty.RestApiV2Client(token, base_url=base_url.rstrip("/"), verify=verify)
+    except CLIENT_ERRORS as exc:  # a URL that is not https
+        raise SyncError(f"PagerDuty API URL {base_url!r}: {exc}") from exc
+    client.timeout = math.ceil(timeout)  # the client's read timeout is whole seconds
+    client.retry = dict(RETRIES)
+    client.max_http_attempts = sum(RETRIES.values())
+    client.sleep_timer = backoff_seconds
+    return client
 
 
-def _user_ids(rest: PagerDutyRest, oncall: OnCall) -> dict[str, str]:
+def _find(
+    rest: pagerduty.RestApiV2Client, collection: str, value: str, key: str = "name"
+) -> dict[str, Any] | None:
+    try:
+        found = rest.find(collection, value, attribute=key)
+    except CLIENT_ERRORS as exc:
+        raise SyncError(f"PagerDuty GET /{collection} ({key} {value!r}): {exc}") from exc
+    return None if found is None else dict(found)
+
+
+def _write(
+    rest: pagerduty.RestApiV2Client, method: str, path: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    try:
+        answer = rest.rpost(path, json=body) if method == "POST" else rest.rput(path, json=body)
+    except CLIENT_ERRORS as exc:
+        raise SyncError(f"PagerDuty {method} {path}: {exc}") from exc
+    if not isinstance(answer, dict):
+        raise SyncError(f"PagerDuty {method} {path}: expected an object, got {answer!r:.200}")
+    return answer
+
+
+def _user_ids(rest: pagerduty.RestApiV2Client, oncall: OnCall) -> dict[str, str]:
     ids = {}
     for user in oncall.users:
-        found = rest.find("users", user.email, key="email")
+        found = _find(rest, "users", user.email, key="email")
         if found is None:
             raise SyncError(f"no PagerDuty user with email {user.email} ({user.id})")
         ids[user.id] = str(found["id"])
@@ -105,20 +133,24 @@ def policy_body(policy: EscalationPolicy, schedules: dict[str, str], loops: int)
 
 
 def _upsert(
-    rest: PagerDutyRest, collection: str, name: str, body: dict[str, Any], report: SyncReport
+    rest: pagerduty.RestApiV2Client,
+    collection: str,
+    name: str,
+    body: dict[str, Any],
+    report: SyncReport,
 ) -> str:
-    existing = rest.find(collection, name)
+    existing = _find(rest, collection, name)
     kind = next(iter(body))
     if existing is None:
-        created = rest.call("POST", f"/{collection}", json=body)[kind]
+        created = _write(rest, "POST", f"/{collection}", body)
         report.created.append(f"{kind} {name}")
         return str(created["id"])
-    rest.call("PUT", f"/{collection}/{existing['id']}", json=body)
+    _write(rest, "PUT", f"/{collection}/{existing['id']}", body)
     report.updated.append(f"{kind} {name}")
     return str(existing["id"])
 
 
-def sync(rest: PagerDutyRest, oncall: OnCall, loops: int) -> SyncReport:
+def sync(rest: pagerduty.RestApiV2Client, oncall: OnCall, loops: int) -> SyncReport:
     report = SyncReport()
     users = _user_ids(rest, oncall)
     schedules = {

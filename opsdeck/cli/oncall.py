@@ -22,10 +22,8 @@ def register(sub: Any) -> None:
 
 
 def sync(args: argparse.Namespace, settings: Settings) -> int:
-    import httpx
-
     from alert_rules.oncall import ONCALL_FILE, load_oncall
-    from api.incidents.oncall_sync import PagerDutyRest, SyncError
+    from api.incidents.oncall_sync import SyncError, rest_client
     from api.incidents.oncall_sync import sync as run_sync
 
     secret = settings.incidents.pagerduty_api_token
@@ -33,18 +31,16 @@ def sync(args: argparse.Namespace, settings: Settings) -> int:
         raise CommandError(
             "set OPSDECK_INCIDENTS__PAGERDUTY_API_TOKEN to a PagerDuty REST API key", status=2
         )
-    token = secret.get_secret_value()
     oncall = load_oncall(args.file or settings.incidents.oncall_file or ONCALL_FILE)
-    timeout = settings.incidents.request_timeout_seconds
-    with httpx.Client(timeout=timeout) as client:
-        try:
-            report = run_sync(
-                PagerDutyRest(client, settings.incidents.pagerduty_api_url, token),
-                oncall,
-                settings.incidents.repeat_rounds,
-            )
-        except SyncError as exc:
-            raise CommandError(str(exc)) from exc
+    try:
+        with rest_client(
+            settings.incidents.pagerduty_api_url,
+            secret.get_secret_value(),
+            timeout=settings.incidents.request_timeout_seconds,
+        ) as client:
+            report = run_sync(client, oncall, settings.incidents.repeat_rounds)
+    except SyncError as exc:
+        raise CommandError(str(exc)) from exc
     for line in report.created:
         print(f"created {line}")
     for line in report.updated:

@@ -1,6 +1,10 @@
 """A local HTTPS server standing in for PagerDuty and Slack: it records every request
 (path, headers, JSON body) and answers from a script per path (default: the real API's
-success answer), so tests assert exact bodies and drive 429/5xx/4xx and timeouts."""
+answer), so tests assert exact bodies and drive 429/5xx/4xx and timeouts.
+
+Slack's ``chat.postMessage`` and ``chat.update`` are checked as Slack checks them: a bot
+token (``not_authed``/``invalid_auth``), a JSON body, the required fields and no others
+(``invalid_arguments``), answered as Slack answers, HTTP 200 with ``ok: false``."""
 
 from __future__ import annotations
 
@@ -53,13 +57,33 @@ class Fake:
         return [s.body for s in self.seen if s.path == path]
 
 
-def _default(path: str, body: Any) -> Any:
+SLACK_FIELDS = {
+    "chat.postMessage": ({"channel", "text"}, {"channel", "text", "blocks"}),
+    "chat.update": ({"channel", "ts", "text"}, {"channel", "ts", "text", "blocks"}),
+}
+
+
+def _slack(method: str, headers: dict[str, str], body: Any) -> dict[str, Any]:
+    """Slack's answer to ``method``: the request checked as Slack checks it."""
+    authorization = headers.get("authorization", "")
+    if not authorization:
+        return {"ok": False, "error": "not_authed"}
+    if not authorization.startswith("Bearer xox"):
+        return {"ok": False, "error": "invalid_auth"}
+    required, allowed = SLACK_FIELDS[method]
+    if not isinstance(body, dict) or not required <= body.keys() <= allowed:
+        return {"ok": False, "error": "invalid_arguments"}
+    return {"ok": True, "channel": "C0123", "ts": body.get("ts", "1700000000.000100")}
+
+
+def _default(path: str, headers: dict[str, str], body: Any) -> Any:
     if path.endswith("/v2/enqueue"):
-        return {**PAGERDUTY_OK, "dedup_key": body.get("dedup_key", "")}
+        return {**PAGERDUTY_OK, "dedup_key": (body or {}).get("dedup_key", "")}
     if path == "/api/annotations":
         return {"message": "Annotation added", "id": 1}
-    if path.endswith("chat.postMessage") or path.endswith("chat.update"):
-        return {"ok": True, "channel": "C0123", "ts": body.get("ts", "1700000000.000100")}
+    method = path.rpartition("/")[2]
+    if method in SLACK_FIELDS:
+        return _slack(method, headers, body)
     return {}
 
 
@@ -74,7 +98,7 @@ def _handler(fake: Fake) -> type[BaseHTTPRequestHandler]:
             queue = fake.script.get(self.path, [])
             reply = queue.pop(0) if queue else Reply()
             time.sleep(reply.delay)
-            answer = reply.body if reply.body is not None else _default(self.path, body or {})
+            answer = reply.body if reply.body is not None else _default(self.path, headers, body)
             data = json.dumps(answer).encode()
             self.send_response(reply.status)
             for name, value in {"content-type": "application/json", **reply.headers}.items():
@@ -127,9 +151,26 @@ def https_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[Served]:
 
 
 @contextmanager
+def trusted_as_system_ca(ca_file: str) -> Iterator[None]:
+    """``ca_file`` as the system's trust (``SSL_CERT_FILE``) while inside: for clients that
+    cannot take the injected httpx client and build their own verifying TLS context
+    (the Slack transport's aiohttp), as a private CA is trusted in production."""
+    previous = os.environ.get("SSL_CERT_FILE")
+    os.environ["SSL_CERT_FILE"] = ca_file
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("SSL_CERT_FILE", None)
+        else:
+            os.environ["SSL_CERT_FILE"] = previous
+
+
+@contextmanager
 def https_fake() -> Iterator[tuple[Fake, httpx.AsyncClient]]:
-    """The fake, and an httpx client that trusts its certificate authority (only)."""
+    """The fake, and an httpx client that trusts its certificate authority (only); while
+    it runs, the system's trust is that authority too (:func:`trusted_as_system_ca`)."""
     fake = Fake("")
-    with https_server(_handler(fake)) as served:
+    with https_server(_handler(fake)) as served, trusted_as_system_ca(served.ca_file):
         fake.base, fake.ca_file = served.base, served.ca_file
         yield fake, httpx.AsyncClient(verify=served.context, timeout=1.0)

@@ -1,23 +1,32 @@
 """``opsdeck oncall sync`` against a stateful local HTTPS fake of PagerDuty's REST API:
 schedules and the escalation policy are created, then updated in place (a second sync
-creates nothing), with PagerDuty's headers and bodies; unknown users stop the sync."""
+creates nothing), with PagerDuty's headers and bodies; unknown users stop the sync.
+
+The fake pages its indexes as PagerDuty does (``offset``/``limit``/``more``, at most
+``PAGE`` items an answer) and its ``query`` matches substrings, case-insensitively: an
+object on page 2 behind similarly named siblings must still be found and updated. It
+refuses query parameters PagerDuty does not know, and can answer 429/5xx first."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
 import pytest
 
 from alert_rules.oncall import OnCall, load_oncall
-from api.incidents.oncall_sync import ACCEPT, PagerDutyRest, SyncError, sync
+from api.incidents.oncall_sync import ACCEPT, SyncError, rest_client, sync
+from tests.conftest import opsdeck_env, run_opsdeck
 from tests.incidents.fakes import Served, https_server
 
 TOKEN = "u+pd-rest-token"
+PAGE = 2  # the fake's largest page, so that four schedules take two pages
+LIST_PARAMS = frozenset({"query", "limit", "offset", "total"})
+SINGULAR = {"schedules": "schedule", "escalation_policies": "escalation_policy"}
 
 
 class PagerDutyState:
@@ -28,11 +37,31 @@ class PagerDutyState:
             "escalation_policies": {},
         }
         self.requests: list[tuple[str, str, dict[str, str], Any]] = []
+        self.failures: list[int] = []  # statuses to answer, in order, before serving
+        self.ids = itertools.count(1)
+
+    def add(self, collection: str, name: str) -> str:
+        ident = f"P{collection[0].upper()}{next(self.ids)}"
+        self.objects[collection][ident] = {"id": ident, "name": name}
+        return ident
+
+
+def _page(state: PagerDutyState, collection: str, query: dict[str, list[str]]) -> dict[str, Any]:
+    """One page of an index, as PagerDuty's classic pagination answers it."""
+    needle = query.get("query", [""])[0].lower()
+    items = [
+        o
+        for o in state.objects[collection].values()
+        if needle in str(o.get("name", "")).lower() or needle in str(o.get("email", "")).lower()
+    ]
+    offset = int(query.get("offset", ["0"])[0])
+    limit = min(int(query.get("limit", ["25"])[0]), PAGE)
+    page = items[offset : offset + limit]
+    more = offset + len(page) < len(items)
+    return {collection: page, "offset": offset, "limit": limit, "more": more, "total": None}
 
 
 def _handler(state: PagerDutyState) -> type[BaseHTTPRequestHandler]:
-    singular = {"schedules": "schedule", "escalation_policies": "escalation_policy"}
-
     class Handler(BaseHTTPRequestHandler):
         def _answer(self, status: int, body: Any) -> None:
             data = json.dumps(body).encode()
@@ -48,7 +77,11 @@ def _handler(state: PagerDutyState) -> type[BaseHTTPRequestHandler]:
             headers = {k.lower(): v for k, v in self.headers.items()}
             state.requests.append((self.command, self.path, headers, body))
             if headers.get("authorization") != f"Token token={TOKEN}":
-                self._answer(401, {"error": {"message": "Unauthorized"}})
+                self._answer(401, {"error": {"message": "Unauthorized", "code": 2006}})
+                return None
+            if state.failures:
+                status = state.failures.pop(0)
+                self._answer(status, {"error": {"message": f"status {status}", "code": 2020}})
                 return None
             return body if body is not None else {}
 
@@ -56,33 +89,33 @@ def _handler(state: PagerDutyState) -> type[BaseHTTPRequestHandler]:
             if self._read() is None:
                 return
             url = urlsplit(self.path)
-            collection = url.path.strip("/")
-            query = parse_qs(url.query).get("query", [""])[0]
-            items = [
-                o
-                for o in state.objects[collection].values()
-                if query in (o.get("name", ""), o.get("email", ""))
-            ]
-            self._answer(200, {collection: items, "more": False})
+            query = parse_qs(url.query)
+            if unknown := set(query) - LIST_PARAMS:
+                self._answer(400, {"error": {"message": f"unknown parameters {sorted(unknown)}"}})
+                return
+            self._answer(200, _page(state, url.path.strip("/"), query))
 
         def do_POST(self) -> None:
             body = self._read()
             if body is None:
                 return
             collection = self.path.strip("/")
-            item = dict(body[singular[collection]])
-            item["id"] = f"P{collection[0].upper()}{len(state.objects[collection]) + 1}"
-            state.objects[collection][item["id"]] = item
-            self._answer(201, {singular[collection]: item})
+            ident = state.add(collection, "")
+            item = {**body[SINGULAR[collection]], "id": ident}
+            state.objects[collection][ident] = item
+            self._answer(201, {SINGULAR[collection]: item})
 
         def do_PUT(self) -> None:
             body = self._read()
             if body is None:
                 return
             collection, ident = self.path.strip("/").split("/")
-            item = {**body[singular[collection]], "id": ident}
+            if ident not in state.objects[collection]:
+                self._answer(404, {"error": {"message": "Not Found", "code": 2100}})
+                return
+            item = {**body[SINGULAR[collection]], "id": ident}
             state.objects[collection][ident] = item
-            self._answer(200, {singular[collection]: item})
+            self._answer(200, {SINGULAR[collection]: item})
 
         def log_message(self, format: str, *args: Any) -> None:
             return
@@ -102,14 +135,21 @@ def pagerduty(oncall: OnCall) -> Iterator[tuple[PagerDutyState, Served]]:
         yield state, served
 
 
+def _sync(served: Served, oncall: OnCall, token: str = TOKEN) -> Any:
+    with rest_client(served.base, token, verify=served.context, backoff_seconds=0.01) as client:
+        return sync(client, oncall, loops=1)
+
+
+def _names(state: PagerDutyState, collection: str) -> list[str]:
+    return sorted(str(o["name"]) for o in state.objects[collection].values())
+
+
 def test_sync_creates_then_updates_in_place(
     oncall: OnCall, pagerduty: tuple[PagerDutyState, Served]
 ) -> None:
     state, served = pagerduty
-    with httpx.Client(verify=served.context) as client:
-        rest = PagerDutyRest(client, served.base, TOKEN)
-        first = sync(rest, oncall, loops=1)
-        second = sync(rest, oncall, loops=1)
+    first = _sync(served, oncall)
+    second = _sync(served, oncall)
     assert len(first.created) == 5
     assert first.updated == []
     assert second.created == []
@@ -131,13 +171,51 @@ def test_sync_creates_then_updates_in_place(
             assert headers["content-type"] == "application/json"
 
 
+def test_an_existing_object_on_page_two_is_updated_not_duplicated(
+    oncall: OnCall, pagerduty: tuple[PagerDutyState, Served]
+) -> None:
+    state, served = pagerduty
+    policy_name = oncall.escalation_policies[0].name
+    # Siblings whose names contain the real ones fill page 1 of each query's answer.
+    for prefix in ("Legacy ", "Old "):
+        state.add("schedules", f"{prefix}Primary on-call")
+        state.add("escalation_policies", f"{prefix}{policy_name}")
+    primary = state.add("schedules", "Primary on-call")
+    policy = state.add("escalation_policies", policy_name)
+    report = _sync(served, oncall)
+    assert "schedule Primary on-call" in report.updated
+    assert f"escalation_policy {policy_name}" in report.updated
+    assert "schedule Primary on-call" not in report.created
+    assert _names(state, "schedules").count("Primary on-call") == 1
+    assert _names(state, "escalation_policies").count(policy_name) == 1
+    # The PUT went to the existing objects' ids, with the on-call file's bodies.
+    assert state.objects["schedules"][primary]["schedule_layers"]
+    assert state.objects["escalation_policies"][policy]["num_loops"] == 1
+    assert "Legacy Primary on-call" in _names(state, "schedules")  # siblings left alone
+    paged = [p for m, p, _, _ in state.requests if m == "GET" and "offset=2" in p]
+    assert paged, "the sync never asked for page 2"
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_a_throttled_or_failing_answer_is_retried(
+    oncall: OnCall, pagerduty: tuple[PagerDutyState, Served], status: int
+) -> None:
+    state, served = pagerduty
+    state.failures.append(status)
+    report = _sync(served, oncall)
+    assert len(report.created) == 5
+    first, again = state.requests[0], state.requests[1]
+    assert first[:2] == again[:2]  # the same request, sent again after the refusal
+    assert len(state.objects["schedules"]) == 4
+
+
 def test_an_unknown_user_stops_the_sync(
     oncall: OnCall, pagerduty: tuple[PagerDutyState, Served]
 ) -> None:
     state, served = pagerduty
     state.objects["users"].pop("PU0")
-    with httpx.Client(verify=served.context) as client, pytest.raises(SyncError, match="ada"):
-        sync(PagerDutyRest(client, served.base, TOKEN), oncall, loops=1)
+    with pytest.raises(SyncError, match="ada"):
+        _sync(served, oncall)
     assert state.objects["schedules"] == {}
 
 
@@ -145,5 +223,30 @@ def test_a_refused_token_is_a_clear_error(
     oncall: OnCall, pagerduty: tuple[PagerDutyState, Served]
 ) -> None:
     _, served = pagerduty
-    with httpx.Client(verify=served.context) as client, pytest.raises(SyncError, match="401"):
-        sync(PagerDutyRest(client, served.base, "wrong"), oncall, loops=1)
+    with pytest.raises(SyncError, match="401"):
+        _sync(served, oncall, token="wrong")
+
+
+def test_a_plain_http_url_is_refused() -> None:
+    with pytest.raises(SyncError, match="https"):
+        rest_client("http://api.pagerduty.example", TOKEN)
+
+
+def test_the_cli_syncs_with_the_configured_url_and_token(
+    pagerduty: tuple[PagerDutyState, Served],
+) -> None:
+    state, served = pagerduty
+    # The local CA as the system's trust, as a private CA would be in production.
+    env = opsdeck_env(
+        SSL_CERT_FILE=served.ca_file, OPSDECK_INCIDENTS__PAGERDUTY_API_URL=served.base
+    )
+    refused = run_opsdeck("oncall", "sync", env=env, timeout=60)
+    assert refused.returncode == 2
+    assert "OPSDECK_INCIDENTS__PAGERDUTY_API_TOKEN" in refused.stderr
+    env["OPSDECK_INCIDENTS__PAGERDUTY_API_TOKEN"] = TOKEN
+    first = run_opsdeck("oncall", "sync", env=env, timeout=60)
+    assert first.returncode == 0, first.stderr
+    assert "created schedule Primary on-call" in first.stdout
+    second = run_opsdeck("oncall", "sync", env=env, timeout=60)
+    assert "updated schedule Primary on-call" in second.stdout
+    assert len(state.objects["schedules"]) == 4

@@ -1,26 +1,36 @@
-"""The other transports against real protocols: email through a real SMTP server
-(aiosmtpd), SMS through a local HTTPS Twilio fake, Opsgenie through a local HTTPS fake —
-exact bodies and headers; 4xx permanent, 5xx and 429 retryable."""
+"""The transports against real protocols: email through a real SMTP server (aiosmtpd),
+with STARTTLS and a certificate from a local CA that must be trusted; Slack through
+slack_sdk and a local HTTPS fake that checks requests as Slack does; SMS through a local
+HTTPS Twilio fake, Opsgenie through a local HTTPS fake — exact bodies and headers; 4xx and
+Slack's ``ok: false`` permanent, 5xx and 429 retryable (a short 429 inside the send)."""
 
 from __future__ import annotations
 
 import base64
+import ssl
+import time
 from collections.abc import Iterator
+from dataclasses import replace
 from email import message_from_bytes, policy
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
 import pytest
+import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope, Session
 
+from api.incidents import context
 from api.incidents.transports.base import Outgoing
 from api.incidents.transports.email import EmailTransport
 from api.incidents.transports.http import HttpSeam, TransportError
 from api.incidents.transports.opsgenie import OpsgenieTransport
+from api.incidents.transports.slack import SlackTransport, blocks
 from api.incidents.transports.sms import SmsTransport
 from opsdeck.embedded import free_port
+from tests.incidents.conftest import faked_settings, incident_settings
 from tests.incidents.fakes import Fake, Reply
 
 pytestmark = pytest.mark.anyio
@@ -45,9 +55,11 @@ def _note(kind: str, recipient: str) -> Outgoing:
 class _Inbox:
     def __init__(self) -> None:
         self.mails: list[Envelope] = []
+        self.encrypted: list[bool] = []  # per mail: did it arrive over TLS
 
     async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:
         self.mails.append(envelope)
+        self.encrypted.append(session.ssl is not None)
         return "250 OK"
 
 
@@ -59,6 +71,27 @@ def smtp() -> Iterator[tuple[_Inbox, int]]:
     controller.start()
     try:
         yield inbox, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def smtp_tls(tmp_path: Path) -> Iterator[tuple[_Inbox, int, Path]]:
+    """An SMTP server that requires STARTTLS, with a certificate for 127.0.0.1 from a
+    fresh CA; the CA's certificate is in the returned file (trusted by nobody else)."""
+    ca = trustme.CA()
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(tls)
+    ca_file = tmp_path / "smtp-ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    inbox = _Inbox()
+    port = free_port(0)
+    controller = Controller(
+        inbox, hostname="127.0.0.1", port=port, tls_context=tls, require_starttls=True
+    )
+    controller.start()
+    try:
+        yield inbox, port, ca_file
     finally:
         controller.stop()
 
@@ -81,6 +114,40 @@ async def test_email_goes_through_a_real_smtp_server(smtp: tuple[_Inbox, int]) -
     assert (
         "https://ops.example.com/actions/acknowledge?incident=42&alertname=BookingApiDown" in text
     )
+
+
+async def test_starttls_refuses_a_certificate_from_an_untrusted_ca(
+    smtp_tls: tuple[_Inbox, int, Path],
+) -> None:
+    inbox, port, _ = smtp_tls
+    transport = EmailTransport("127.0.0.1", port, "o@example.com", "http://x", starttls=True)
+    with pytest.raises(TransportError) as caught:
+        await transport.send(_note("page", "ada@example.com"))
+    assert caught.value.permanent is True  # the notification fails; it is not retried
+    assert "certificate" in str(caught.value)
+    assert inbox.mails == []
+
+
+async def test_starttls_with_the_configured_ca_delivers(
+    smtp_tls: tuple[_Inbox, int, Path], fake: tuple[Fake, httpx.AsyncClient]
+) -> None:
+    inbox, port, ca_file = smtp_tls
+    settings = incident_settings(smtp_host="127.0.0.1", smtp_port=port, smtp_ca_file=ca_file)
+    email = context.transports(settings, fake[1])["email"]  # as the API builds it
+    await email.send(_note("page", "ada@example.com"))
+    assert [m.rcpt_tos for m in inbox.mails] == [["ada@example.com"]]
+    assert inbox.encrypted == [True]
+
+
+async def test_starttls_refused_by_the_client_is_refused_by_the_server(
+    smtp_tls: tuple[_Inbox, int, Path],
+) -> None:
+    inbox, port, _ = smtp_tls
+    transport = EmailTransport("127.0.0.1", port, "o@example.com", "http://x", starttls=False)
+    with pytest.raises(TransportError, match="530") as caught:
+        await transport.send(_note("page", "ada@example.com"))
+    assert caught.value.permanent is True
+    assert inbox.mails == []
 
 
 async def test_email_to_a_closed_port_is_retryable() -> None:
@@ -146,3 +213,106 @@ async def test_opsgenie_alert_api(fake: tuple[Fake, httpx.AsyncClient]) -> None:
     with pytest.raises(TransportError) as failed:
         await genie.send(_note("trigger", "api"))
     assert failed.value.permanent is False
+
+
+SLACK_POST = "/api/chat.postMessage"
+SLACK_UPDATE = "/api/chat.update"
+TEXT = "[critical] BookingApiDown: booking API down (triggered)"
+
+
+def _slack(server: Fake, token: str = "xoxb-test-token") -> SlackTransport:
+    trust = ssl.create_default_context(cafile=server.ca_file)
+    return SlackTransport(server.base + "/api", token, timeout=2, ssl_context=trust)
+
+
+async def test_slack_posts_then_updates_with_slacks_exact_requests(
+    fake: tuple[Fake, httpx.AsyncClient],
+) -> None:
+    server, _ = fake
+    slack = _slack(server)
+    posted = await slack.send(_note("page", "#ops-bookings"))
+    assert posted == {"channel": "C0123", "ts": "1700000000.000100"}
+    seen = [s for s in server.seen if s.path == SLACK_POST][-1]
+    assert seen.headers["authorization"] == "Bearer xoxb-test-token"
+    assert seen.headers["content-type"].startswith("application/json")
+    assert seen.body == {"channel": "#ops-bookings", "text": TEXT, "blocks": blocks(INCIDENT)}
+    acked = {**INCIDENT, "status": "acknowledged"}
+    update = Outgoing(2, "ack:grace", "update", {}, acked, previous=posted)
+    assert await slack.send(update) == posted
+    assert server.bodies(SLACK_UPDATE)[-1] == {
+        "channel": "C0123",
+        "ts": "1700000000.000100",
+        "text": "[critical] BookingApiDown: booking API down (acknowledged)",
+        "blocks": blocks(acked, "Acknowledged by grace"),
+    }
+
+
+async def test_slack_from_settings_trusts_the_system_store(
+    fake: tuple[Fake, httpx.AsyncClient],
+) -> None:
+    server, client = fake  # the fake's CA is the system's trust while it runs
+    slack = context.transports(faked_settings(server), client)["slack"]
+    assert await slack.send(_note("page", "#ops")) == {
+        "channel": "C0123",
+        "ts": "1700000000.000100",
+    }
+
+
+@pytest.mark.parametrize(
+    ("error", "permanent"),
+    [("channel_not_found", True), ("is_archived", True), ("internal_error", False)],
+)
+async def test_slack_ok_false_is_a_failure_with_slacks_error_code(
+    fake: tuple[Fake, httpx.AsyncClient], error: str, permanent: bool
+) -> None:
+    server, _ = fake
+    server.on(SLACK_POST, Reply(200, {"ok": False, "error": error}))
+    with pytest.raises(TransportError, match=f"slack chat.postMessage: {error}$") as caught:
+        await _slack(server).send(_note("page", "#gone"))
+    assert caught.value.permanent is permanent
+
+
+async def test_slack_refuses_a_bad_token(fake: tuple[Fake, httpx.AsyncClient]) -> None:
+    server, _ = fake
+    with pytest.raises(TransportError, match="invalid_auth") as caught:
+        await _slack(server, token="not-a-bot-token").send(_note("page", "#ops"))
+    assert caught.value.permanent is True
+
+
+async def test_slack_waits_out_a_short_rate_limit(fake: tuple[Fake, httpx.AsyncClient]) -> None:
+    server, _ = fake
+    limited = Reply(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"})
+    server.on(SLACK_POST, limited)
+    before = len(server.bodies(SLACK_POST))
+    started = time.monotonic()
+    posted = await _slack(server).send(_note("page", "#ops-rate"))
+    assert posted["channel"] == "C0123"
+    assert time.monotonic() - started >= 1.0  # Retry-After was honoured
+    assert server.bodies(SLACK_POST)[before:] == [server.bodies(SLACK_POST)[-1]] * 2
+
+
+async def test_slack_hands_a_long_rate_limit_to_the_notifier(
+    fake: tuple[Fake, httpx.AsyncClient],
+) -> None:
+    server, _ = fake
+    server.on(SLACK_POST, Reply(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "30"}))
+    before = len(server.bodies(SLACK_POST))
+    with pytest.raises(TransportError, match="ratelimited") as caught:
+        await _slack(server).send(_note("page", "#ops-rate"))
+    assert (caught.value.permanent, caught.value.retry_after) == (False, 30.0)
+    assert len(server.bodies(SLACK_POST)) == before + 1  # not slept on here
+
+
+async def test_slack_unreachable_is_retryable() -> None:
+    slack = SlackTransport(f"https://127.0.0.1:{free_port(0)}/api", "xoxb-t", timeout=1)
+    with pytest.raises(TransportError) as caught:
+        await slack.send(_note("page", "#ops"))
+    assert caught.value.permanent is False
+
+
+async def test_slack_update_before_the_post_waits(fake: tuple[Fake, httpx.AsyncClient]) -> None:
+    server, _ = fake
+    note = replace(_note("ack:grace", "update"), previous=None)
+    with pytest.raises(TransportError, match="not posted yet") as caught:
+        await _slack(server).send(note)
+    assert caught.value.permanent is False

@@ -1,4 +1,5 @@
-"""The one HTTP seam every transport sends through, and its one error type.
+"""The HTTP seam the transports send through (Slack goes through slack_sdk's own client), and
+the one error type every transport raises.
 
 A :class:`TransportError` is permanent (a 4xx other than 429: sending again cannot help)
 or not (429, 5xx, timeouts, connection errors: the notifier retries, honouring

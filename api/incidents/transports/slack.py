@@ -1,18 +1,68 @@
 """Slack: ``chat.postMessage`` with Block Kit buttons (Acknowledge, Create incident, Mute
-1h), and ``chat.update`` of that message when someone acts on the incident."""
+1h), and ``chat.update`` of that message when someone acts on the incident.
+
+Slack's Web API is spoken by ``slack_sdk``'s :class:`AsyncWebClient` (bot token): it raises
+:class:`SlackApiError` for ``ok: false`` answers and retries a dropped connection and a 429
+whose ``Retry-After`` is short (:data:`INLINE_WAIT_SECONDS`). A longer wait is not slept
+here, because the notifier holds the notification's row while it sends: it becomes a
+retryable :class:`TransportError` carrying ``Retry-After``, and the notifier comes back.
+Slack's error code is the error's message; codes in :data:`TRANSIENT`, 429 and 5xx may be
+retried, every other error (``channel_not_found``, ``invalid_auth``…) is permanent.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+import ssl
+from collections.abc import Awaitable, Mapping
 from typing import Any
 
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
+
 from api.incidents.transports.base import Outgoing
-from api.incidents.transports.http import HttpSeam, TransportError
+from api.incidents.transports.http import TransportError
 
 BUTTONS = (("acknowledge", "Acknowledge", "primary"), ("create_incident", "Create incident", ""))
 MUTE = ("mute_1h", "Mute 1h", "danger")
 # Slack answers 200 with ok=false; these errors are worth another try.
 TRANSIENT = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable"})
+INLINE_WAIT_SECONDS = 5  # the longest Retry-After waited for inside one send
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+class ShortRateLimitRetry(AsyncRateLimitErrorRetryHandler):
+    """slack_sdk's 429 handler (it sleeps ``Retry-After``, once), for short waits only."""
+
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if response is None or response.status_code != 429:
+            return False
+        found = [v for k, v in response.headers.items() if k.lower() == "retry-after"]
+        wait = str(found[0][0]).strip() if found and found[0] else ""
+        # Slack sends whole seconds, and the library's sleep reads only those.
+        return wait.isdigit() and int(wait) <= INLINE_WAIT_SECONDS
 
 
 def _button(action_id: str, text: str, style: str, incident: int) -> dict[str, Any]:
@@ -59,36 +109,63 @@ def _footer(kind: str) -> str:
     return f"{done} by {who}" if who else done
 
 
+def _failure(method: str, exc: SlackApiError) -> TransportError:
+    answer: AsyncSlackResponse = exc.response
+    data = answer.data if isinstance(answer.data, dict) else {}
+    error = str(data.get("error") or f"HTTP {answer.status_code}")
+    status = answer.status_code
+    transient = status == 429 or status >= 500 or error in TRANSIENT
+    wait = _seconds(answer.headers.get("retry-after")) if status == 429 else None
+    return TransportError(f"slack {method}: {error}", permanent=not transient, retry_after=wait)
+
+
 class SlackTransport:
     name = "slack"
 
-    def __init__(self, http: HttpSeam, api_url: str, token: str) -> None:
-        self.http = http
-        self.api_url = api_url.rstrip("/")
-        self.headers = {"Authorization": f"Bearer {token}"}
+    def __init__(
+        self,
+        api_url: str,
+        token: str,
+        *,
+        timeout: float = 10.0,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        """``ssl_context``: the TLS trust for ``api_url`` (default: the system's)."""
+        self.client = AsyncWebClient(
+            token=token,
+            base_url=api_url.rstrip("/") + "/",
+            timeout=max(1, math.ceil(timeout)),  # slack_sdk takes whole seconds
+            ssl=ssl_context,
+            retry_handlers=[AsyncConnectionErrorRetryHandler(), ShortRateLimitRetry()],
+        )
 
-    async def _call(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = await self.http.post_json(f"{self.api_url}/{method}", body, self.headers)
-        answer: dict[str, Any] = response.json()
-        if not answer.get("ok"):
-            error = str(answer.get("error", "unknown"))
-            raise TransportError(f"slack {method}: {error}", permanent=error not in TRANSIENT)
-        return answer
+    async def _call(self, method: str, pending: Awaitable[AsyncSlackResponse]) -> dict[str, str]:
+        try:
+            answer = await pending
+        except SlackApiError as exc:
+            raise _failure(method, exc) from exc
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise TransportError(f"slack {method}: {exc!r}", permanent=False) from exc
+        channel, ts = answer.get("channel"), answer.get("ts")
+        if not isinstance(channel, str) or not isinstance(ts, str):
+            detail = f"{answer.data!r:.200}"
+            raise TransportError(f"slack {method}: no channel and ts in {detail}", permanent=True)
+        return {"channel": channel, "ts": ts}
 
     async def send(self, note: Outgoing) -> dict[str, Any]:
         incident = note.incident
+        text = _text(incident)
         if note.recipient != "update":
-            body = {"channel": note.recipient, "text": _text(incident), "blocks": blocks(incident)}
-            answer = await self._call("chat.postMessage", body)
-            return {"channel": answer["channel"], "ts": answer["ts"]}
+            posting = self.client.chat_postMessage(
+                channel=note.recipient, text=text, blocks=blocks(incident)
+            )
+            return await self._call("chat.postMessage", posting)
         if note.previous is None:
             raise TransportError("the Slack message is not posted yet", permanent=False)
-        footer = _footer(note.kind)
-        body = {
-            "channel": note.previous["channel"],
-            "ts": note.previous["ts"],
-            "text": _text(incident),
-            "blocks": blocks(incident, footer),
-        }
-        answer = await self._call("chat.update", body)
-        return {"channel": answer["channel"], "ts": answer["ts"]}
+        updating = self.client.chat_update(
+            channel=str(note.previous["channel"]),
+            ts=str(note.previous["ts"]),
+            text=text,
+            blocks=blocks(incident, _footer(note.kind)),
+        )
+        return await self._call("chat.update", updating)
