@@ -1,6 +1,6 @@
 """The alerts: every threshold of seed 001, and opsdeck watching itself.
 
-Thresholds come from :class:`opsdeck.settings.Thresholds`, never from literals here, so the
+Thresholds come from :class:`core.settings.Thresholds`, never from literals here, so the
 rule files, the dashboards' colours, the runbooks and the simulator's injections agree.
 Severities are seed 001's (critical pages and texts, high pages, medium goes to Slack and
 email); ``team`` picks the Slack channel and adds the finance and CS-lead mailboxes.
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from alert_rules import recording as rec
+from core import recording_rules as rec
+from core.settings import Thresholds
 from dashboards import command_center, opsdeck_health
-from opsdeck.settings import Thresholds
 
 PERCENT = "{{ $value | humanizePercentage }}"
 DURATION = "{{ $value | humanizeDuration }}"

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from opsdeck import assets
+from core import assets
 
 PROMETHEUS_CONFIG = assets.prometheus_config()
 ALERTMANAGER_CONFIG = assets.alert_rules() / "alertmanager.yml"

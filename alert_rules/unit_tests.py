@@ -19,7 +19,7 @@ from typing import Any
 
 from alert_rules.alerts import Alert, all_alerts
 from alert_rules.rule_files import ALERTS_FILE, RECORDING_FILE, annotations_by_alert, labels
-from opsdeck.settings import Settings
+from core.settings import Settings
 
 TEST_FILE = Path("alert_rules") / "tests" / "alerts.test.yaml"
 API = 'route="/v1/bookings",method="POST",livemode="true"'

@@ -9,11 +9,11 @@ from typing import Any
 import psycopg
 import redis
 
-from api.audit import AuditEntry, record_sync
 from api.auth import api_keys, passwords, totp
 from api.auth.sessions import revoke_user_sessions
 from api.queries import access as sql
 from api.rbac import Role
+from core.audit import AuditEntry, record_sync
 
 
 class AccountError(Exception):

@@ -35,7 +35,7 @@ from api.routes import RouteSpec, guarded
 from api.runtime import open_runtime, secret_key
 from api.signing import Keys
 from api.webhooks.routes import INBOUND_PREFIX, webhook_routes
-from opsdeck.settings import Settings
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 

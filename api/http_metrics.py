@@ -5,7 +5,7 @@ platform's API, read from ``api_logs``). Labels are bounded: the route template,
 raw path.
 
 The page also carries ``opsdeck_build_info`` and the ``process_*``/``python_info`` families
-(:mod:`opsdeck.build_info`), the same as the exporter's and the worker's.
+(:mod:`core.build_info`), the same as the exporter's and the worker's.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from opsdeck.build_info import register_process_metrics
+from core.build_info import register_process_metrics
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 

@@ -16,10 +16,10 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from api.audit import AuditEntry, record
 from api.auth.principal import Principal, authenticate
 from api.problems import Problem
 from api.runtime import Runtime
+from core.audit import AuditEntry, record
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 Kind = Literal["json", "html", "csv", "text", "form"]

@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from api.problems import Problem
 from api.routes import Param, RouteSpec
-from opsdeck import assets
+from core import assets
 
 RUNBOOKS = assets.runbooks()
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,99}$")

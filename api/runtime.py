@@ -21,9 +21,9 @@ from api.auth.sessions import SessionStore
 from api.auth.trusted_proxy import TrustedProxy
 from api.http_metrics import HttpMetrics
 from api.signing import Keys
-from opsdeck import assets
-from opsdeck.database import libpq_url
-from opsdeck.settings import ApiSettings, Settings, SettingsError
+from core import assets
+from core.database import libpq_url
+from core.settings import ApiSettings, Settings, SettingsError
 
 APPLICATION_NAME = "opsdeck-api"
 TEMPLATES = assets.api_templates()

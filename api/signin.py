@@ -11,7 +11,6 @@ from psycopg.rows import dict_row
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from api.audit import AuditEntry, record
 from api.auth import passwords, totp
 from api.auth.sessions import COOKIE
 from api.pages import render
@@ -20,6 +19,7 @@ from api.queries import access as sql
 from api.rbac import Role
 from api.routes import Param, RouteSpec, audit_entry, principal_of, runtime_of, safe_next
 from api.runtime import Runtime
+from core.audit import AuditEntry, record
 
 log = logging.getLogger(__name__)
 FAILED = "Unknown user, wrong password or wrong two-factor code."

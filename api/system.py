@@ -14,7 +14,7 @@ from api.openapi import build_document
 from api.pages import render
 from api.problems import Problem
 from api.routes import RouteSpec, runtime_of
-from opsdeck import assets
+from core import assets
 
 log = logging.getLogger(__name__)
 STYLESHEET = assets.api_static() / "app.css"

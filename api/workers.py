@@ -14,10 +14,10 @@ from datetime import UTC, datetime, timedelta
 
 import anyio
 
-from api.audit import apply_retention
 from api.queries import usage as sql
 from api.runtime import Runtime
-from opsdeck.database import connect
+from core.audit import apply_retention
+from core.database import connect
 
 log = logging.getLogger(__name__)
 FLOOR = datetime(1970, 1, 2, tzinfo=UTC)

@@ -15,13 +15,13 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from opsdeck.database import libpq_url
+from core.database import libpq_url
+from core.migrate import migrate
+from core.settings import SimulatorSettings
 from opsdeck.embedded import EmbeddedPostgres, free_port
-from opsdeck.migrate import migrate
-from opsdeck.settings import SimulatorSettings
-from opsdeck.simulator.backfill import BackfillPlan, run_backfill
-from opsdeck.simulator.catalog import SCALES
 from opsdeck.supervisor import Supervisor
+from simulator.backfill import BackfillPlan, run_backfill
+from simulator.catalog import SCALES
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / ".opsdeck" / "bench"

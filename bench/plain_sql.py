@@ -10,7 +10,7 @@ from typing import Any
 
 import psycopg
 
-from opsdeck.settings import Settings
+from core.settings import Settings
 
 Series = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 

@@ -23,14 +23,14 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from opsdeck.database import libpq_url
+from core.database import libpq_url
+from core.migrate import migrate
+from core.settings import SimulatorSettings
 from opsdeck.embedded import EmbeddedPostgres, free_port
-from opsdeck.migrate import migrate
-from opsdeck.settings import SimulatorSettings
-from opsdeck.simulator.backfill import BackfillPlan, run_backfill
-from opsdeck.simulator.catalog import SCALES
-from opsdeck.simulator.live import LiveOptions, LiveSimulator
 from opsdeck.supervisor import Supervisor
+from simulator.backfill import BackfillPlan, run_backfill
+from simulator.catalog import SCALES
+from simulator.live import LiveOptions, LiveSimulator
 
 WARM_UP_SECONDS = 10.0
 

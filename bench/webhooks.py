@@ -3,7 +3,7 @@
 
 A producer enqueues messages through the outbox at ``--rate`` a second (a batch every
 50 ms, each batch one transaction, as the platform tail does); two workers deliver them to
-``python -m api.webhooks.receiver``, which verifies every Standard Webhooks signature and
+``python -m opsdeck.partner_receiver``, which verifies every Standard Webhooks signature and
 records when each message arrived. After ``--warmup`` seconds, ``--seconds`` of steady state
 are measured: the rate offered, the rate delivered, the backlog at both ends (a rate is
 sustained when the backlog does not grow), and p50/p99 of arrival - creation.
@@ -34,11 +34,11 @@ import httpx
 import psycopg
 from psycopg import sql
 
-from api.webhooks.endpoints import EndpointSpec, create
-from api.webhooks.outbox import Event, enqueue_many
-from opsdeck.database import libpq_url
+from core.database import libpq_url
+from core.migrate import migrate
+from gateway.endpoints import EndpointSpec, create
+from gateway.outbox import Event, enqueue_many
 from opsdeck.embedded import EmbeddedPostgres, free_port
-from opsdeck.migrate import migrate
 from opsdeck.supervisor import Supervisor
 
 REPO = Path(__file__).resolve().parent.parent
@@ -152,7 +152,7 @@ def run(args: argparse.Namespace, url: str, work: Path) -> None:
         target = f"http://127.0.0.1:{port}/hooks"
         _, secret = create(conn, EndpointSpec(target, max_in_flight=args.concurrency * 2))
         conn.commit()
-    receiver_argv = [sys.executable, "-m", "api.webhooks.receiver", "--port", str(port)]
+    receiver_argv = [sys.executable, "-m", "opsdeck.partner_receiver", "--port", str(port)]
     receiver_argv += ["--secret", secret, "--record", str(record)]
     processes = [subprocess.Popen(receiver_argv, cwd=REPO, env=_env(url))]
     _wait(f"http://127.0.0.1:{port}/", "the receiver")

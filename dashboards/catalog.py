@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.settings import Settings
 from dashboards import api_developers, command_center, opsdeck_health, payments, webhooks
 from dashboards.links import PublicUrls
 from dashboards.render import to_dict, to_json
-from opsdeck.settings import Settings
 
 GENERATED = Path("dashboards") / "generated"
 

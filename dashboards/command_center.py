@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from alert_rules import recording as rec
+from core import recording_rules as rec
+from core.settings import Thresholds
 from dashboards import sql_queries
 from dashboards.links import action, alert_actions, drilldown
 from dashboards.panels import (
@@ -28,7 +29,6 @@ from dashboards.panels import (
 )
 from dashboards.render import frame, multi_choice
 from dashboards.sdk import dash
-from opsdeck.settings import Thresholds
 
 UID = "opsdeck-command-center"
 TITLE = "opsdeck / Command Center"

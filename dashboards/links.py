@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from opsdeck.settings import Settings
+from core.settings import Settings
 
 API_URL_VARIABLE = "api_url"
 

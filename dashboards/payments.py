@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.settings import ExporterSettings
 from dashboards.links import action, drilldown
 from dashboards.panels import (
     BLUE,
@@ -25,7 +26,6 @@ from dashboards.panels import (
 )
 from dashboards.render import choice, frame
 from dashboards.sdk import dash
-from opsdeck.settings import ExporterSettings
 
 UID = "opsdeck-payments"
 TITLE = "opsdeck / Payments"

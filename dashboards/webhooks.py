@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.settings import Thresholds
 from dashboards.links import action, drilldown
 from dashboards.panels import above, chart, query, size, steps, tile
 from dashboards.render import frame
 from dashboards.sdk import dash
-from opsdeck.settings import Thresholds
 
 UID = "opsdeck-webhooks"
 TITLE = "opsdeck / Webhooks & Integrations"

@@ -20,8 +20,8 @@ from typing import Any, SupportsFloat
 
 import psycopg
 
+from core.settings import Settings
 from exporters.families import Family
-from opsdeck.settings import Settings
 
 SeriesKey = tuple[str, tuple[str, ...]]
 

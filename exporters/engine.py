@@ -18,15 +18,15 @@ from typing import Any
 
 import psycopg
 
+from core.database import close_quietly, connect
+from core.failures import one_line
+from core.horizon import Horizon
+from core.settings import Settings
 from exporters.collector import Changes, Collector, FoldContext, SeriesKey
-from exporters.failures import one_line
-from exporters.horizon import Horizon
 from exporters.leadership import Leadership
 from exporters.plans import PlanChoice
 from exporters.queries import store as q
 from exporters.snapshot import Health, Snapshot
-from opsdeck.database import close_quietly, connect
-from opsdeck.settings import Settings
 
 log = logging.getLogger(__name__)
 APPLICATION = "opsdeck-exporter"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from opsdeck.settings import ExporterSettings
+from core.settings import ExporterSettings
 
 Kind = Literal["counter", "gauge", "histogram"]
 LIVEMODES = ("false", "true")

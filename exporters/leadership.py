@@ -17,9 +17,9 @@ from typing import Any
 
 import psycopg
 
-from exporters.failures import one_line
+from core.database import connect
+from core.failures import one_line
 from exporters.queries import store as q
-from opsdeck.database import connect
 
 log = logging.getLogger(__name__)
 APPLICATION = "opsdeck-exporter"

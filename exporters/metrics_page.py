@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.registry import Collector as PrometheusCollector
 
+from core.build_info import register_process_metrics
 from exporters.snapshot import Snapshot
-from opsdeck.build_info import register_process_metrics
 
 GZIP = 16 + zlib.MAX_WBITS  # zlib's gzip container: header, deflate, CRC-32 and size
 WAKE_SECONDS = 1.0  # the renderer's check for stop if nobody closes the snapshot

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Sequence
 from functools import partial
 
+from core.settings import Settings
 from exporters.collector import Collector
 from exporters.collectors.activity import (
     ApiCollector,
@@ -23,7 +24,6 @@ from exporters.families import kpi_families
 from exporters.http import serve
 from exporters.metrics_page import MetricsPage
 from exporters.snapshot import Snapshot
-from opsdeck.settings import Settings
 
 log = logging.getLogger(__name__)
 COLLECTORS: tuple[type[Collector], ...] = (

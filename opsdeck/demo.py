@@ -26,11 +26,11 @@ from alert_rules.localize import (
     host_port,
     prometheus_config,
 )
-from opsdeck.database import connect
+from core.database import connect
+from core.migrate import migrate
+from core.settings import Settings
 from opsdeck.demo_webhooks import psp_secrets, receiver_service, worker_service
 from opsdeck.embedded import EmbeddedPostgres, EmbeddedRedis, PortBook
-from opsdeck.migrate import migrate
-from opsdeck.settings import Settings
 from opsdeck.supervisor import Service, Supervisor, http_ready
 
 log = logging.getLogger(__name__)

@@ -8,8 +8,8 @@ import secrets
 import sys
 from pathlib import Path
 
-from api.webhooks.endpoints import EndpointSpec, create, find_by_url
-from opsdeck.database import connect
+from core.database import connect
+from gateway.endpoints import EndpointSpec, create, find_by_url
 from opsdeck.supervisor import Service, http_ready
 
 ACTIVE_SECRETS = """
@@ -48,7 +48,7 @@ def _endpoint_secrets(ops_url: str, url: str) -> list[str]:
 
 def receiver_service(ops_url: str, port: int, logs: Path) -> Service:
     url = f"http://127.0.0.1:{port}/partner-webhooks"
-    argv = [sys.executable, "-m", "api.webhooks.receiver", "--port", str(port)]
+    argv = [sys.executable, "-m", "opsdeck.partner_receiver", "--port", str(port)]
     for secret in _endpoint_secrets(ops_url, url):
         argv += ["--secret", secret]
     argv += ["--record", str(logs / "webhooks-received.tsv")]

@@ -20,10 +20,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from opsdeck.database import libpq_url
+from core.database import libpq_url
+from core.migrate import migrate
+from core.settings import ENV_PREFIX, WELL_KNOWN_ENV
 from opsdeck.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
-from opsdeck.migrate import migrate
-from opsdeck.settings import ENV_PREFIX, WELL_KNOWN_ENV
 from opsdeck.supervisor import Supervisor
 
 TEMPLATE = f"opsdeck_template_{os.getpid()}"
@@ -172,9 +172,9 @@ def history_template(admin_url: str, template_db: str) -> Iterator[str]:
     """A migrated database holding two days of small-scale history, cloned by tests."""
     from datetime import UTC, datetime
 
-    from opsdeck.settings import SimulatorSettings
-    from opsdeck.simulator.backfill import BackfillPlan, run_backfill
-    from opsdeck.simulator.catalog import SCALES
+    from core.settings import SimulatorSettings
+    from simulator.backfill import BackfillPlan, run_backfill
+    from simulator.catalog import SCALES
 
     name = create_database(admin_url, template_db)
     url = with_database(admin_url, name)

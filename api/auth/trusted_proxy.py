@@ -15,7 +15,7 @@ import logging
 
 from starlette.datastructures import Headers
 
-from opsdeck.settings import ApiSettings
+from core.settings import ApiSettings
 
 log = logging.getLogger(__name__)
 

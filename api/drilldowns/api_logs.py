@@ -25,7 +25,7 @@ from api.pii import PiiKind
 from api.queries import api_logs as sql
 from api.queries.listing import PageRequest
 from api.runtime import Runtime
-from opsdeck.settings import ApiSettings
+from core.settings import ApiSettings
 
 REQUEST = Subject("api_log", "request_id")
 WORD = re.compile(r"[A-Za-z0-9]+")

@@ -11,7 +11,7 @@ from api.drilldowns.spec import DetailView, Field, Filter, ListView, Rows, Secti
 from api.pii import PiiKind
 from api.queries import payments as sql
 from api.runtime import Runtime
-from opsdeck.settings import ApiSettings
+from core.settings import ApiSettings
 
 CUSTOMER = Subject("customer", "customer_id")
 STATUSES = (

@@ -14,7 +14,7 @@ from api.pii import PiiKind
 from api.problems import invalid
 from api.queries.listing import Listing, PageRequest, export_query, page_query
 from api.runtime import Runtime
-from opsdeck.settings import ApiSettings
+from core.settings import ApiSettings
 
 FieldType = Literal["integer", "number", "string", "boolean", "date-time", "date", "array"]
 FilterType = Literal["integer", "string", "boolean", "number"]

@@ -14,7 +14,6 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from api.problems import Problem, invalid
 from api.queries import access as access_sql
-from api.queries import audit as audit_sql
 from api.routes import (
     RouteSpec,
     audit_entry,
@@ -24,6 +23,7 @@ from api.routes import (
     runtime_of,
     safe_next,
 )
+from core.queries import audit as audit_sql
 
 SUBJECT_TYPES = ("customer", "api_log")
 FORM = "application/x-www-form-urlencoded"

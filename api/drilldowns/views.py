@@ -20,7 +20,6 @@ import psycopg
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from api.audit import record
 from api.auth.principal import Principal
 from api.drilldowns import render
 from api.drilldowns.csv_encoding import CsvEncoder
@@ -34,6 +33,7 @@ from api.queries import access as access_sql
 from api.queries.listing import BOUNDARY, ID_KEY, SORT_KEY, PageRequest, as_text
 from api.routes import Param, RouteSpec, audit_entry, principal_of, runtime_of
 from api.runtime import Runtime
+from core.audit import record
 
 Grants = Mapping[str, frozenset[str]]
 EXPORT_FORMATS = ("csv", "json")

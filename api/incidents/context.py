@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 import httpx
 from starlette.requests import Request
 
-from alert_rules.oncall import ONCALL_FILE, OnCall, load_oncall
 from api.incidents import grafana_annotations
 from api.incidents.grafana_annotations import GrafanaAnnotations
 from api.incidents.transports.base import Transport
@@ -28,7 +27,8 @@ from api.incidents.transports.opsgenie import OpsgenieTransport
 from api.incidents.transports.pagerduty import PagerDutyTransport
 from api.incidents.transports.slack import SlackTransport
 from api.incidents.transports.sms import SmsTransport
-from opsdeck.settings import IncidentSettings
+from core.oncall import ONCALL_FILE, OnCall, load_oncall
+from core.settings import IncidentSettings
 
 Clock = Callable[[], datetime]
 

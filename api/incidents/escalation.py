@@ -18,10 +18,10 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from alert_rules.oncall import OnCall
 from api.incidents import escalation_queries as sql
 from api.incidents.timeline import add_event
-from opsdeck.settings import IncidentSettings
+from core.oncall import OnCall
+from core.settings import IncidentSettings
 
 Conn = psycopg.AsyncConnection[Any]
 ENGINE = "escalation"

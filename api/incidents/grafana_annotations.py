@@ -14,7 +14,7 @@ import psycopg
 from grafana_client.api import GrafanaApi
 from grafana_client.client import GrafanaClientError, GrafanaException
 
-from opsdeck.settings import IncidentSettings
+from core.settings import IncidentSettings
 
 log = logging.getLogger(__name__)
 Conn = psycopg.AsyncConnection[Any]

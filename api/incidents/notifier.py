@@ -20,7 +20,7 @@ from api.incidents import store
 from api.incidents.timeline import add_event
 from api.incidents.transports.base import Outgoing, Transport
 from api.incidents.transports.http import TransportError
-from opsdeck.settings import IncidentSettings
+from core.settings import IncidentSettings
 
 log = logging.getLogger(__name__)
 Conn = psycopg.AsyncConnection[Any]

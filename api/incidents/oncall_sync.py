@@ -19,7 +19,7 @@ from typing import Any
 
 import pagerduty
 
-from alert_rules.oncall import EscalationPolicy, OnCall, Schedule
+from core.oncall import EscalationPolicy, OnCall, Schedule
 
 ACCEPT = "application/vnd.pagerduty+json;version=2"
 # Retries per status before the sync gives up (PagerDuty asks clients to back off on 429;

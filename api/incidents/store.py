@@ -10,13 +10,13 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from alert_rules.oncall import OnCall
 from api.incidents import escalation
 from api.incidents import queries as sql
 from api.incidents.alertmanager import Notification, suggested_actions
 from api.incidents.timeline import add_event
 from api.incidents.transports.pagerduty import alertmanager_dedup_key
-from opsdeck.settings import IncidentSettings
+from core.oncall import OnCall
+from core.settings import IncidentSettings
 
 Conn = psycopg.AsyncConnection[Any]
 ALERTMANAGER = "alertmanager"

@@ -1,2 +1,3 @@
-"""The webhook gateway: reliable outbound partner webhooks (Standard Webhooks, signed, retried,
-logged, replayable) and idempotent inbound PSP webhooks (Stripe, Paystack)."""
+"""The webhook gateway's HTTP face: endpoint management and replay routes, the inbound PSP
+webhook endpoint (verify, store, acknowledge) and the delivery and inbound-event pages. The
+work itself is the gateway worker's (``gateway/``)."""

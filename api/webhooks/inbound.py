@@ -8,7 +8,7 @@ PSP get its 2xx. A redelivery of a stored event (same provider, event key and li
 acknowledged with 200, counted, and not stored or processed again. A bad signature, a stale
 timestamp or malformed JSON gets a 400 problem document and a counted rejection row (with
 the first bytes of the body): nothing is processed, nothing is silently dropped.
-Processing happens in ``opsdeck worker`` (:mod:`api.webhooks.inbound_processing`).
+Processing happens in ``opsdeck worker`` (:mod:`gateway.inbound_processing`).
 """
 
 from __future__ import annotations
@@ -23,11 +23,7 @@ from starlette.responses import JSONResponse, Response
 
 from api.problems import Problem
 from api.routes import RouteSpec, runtime_of
-from api.webhooks import metrics as m
-from api.webhooks.queries import counters as counters_sql
-from api.webhooks.queries import inbound as sql
-from api.webhooks.queries import outbox as outbox_sql
-from opsdeck.psp_webhooks import (
+from core.psp_webhooks import (
     PAYSTACK_HEADER,
     STRIPE_HEADER,
     MalformedEvent,
@@ -37,7 +33,11 @@ from opsdeck.psp_webhooks import (
     verify_paystack,
     verify_stripe,
 )
-from opsdeck.settings import WebhookSettings
+from core.settings import WebhookSettings
+from gateway import metrics as m
+from gateway.queries import counters as counters_sql
+from gateway.queries import inbound as sql
+from gateway.queries import outbox as outbox_sql
 
 REJECTED_BODY_BYTES = 4096
 KEPT_HEADERS = frozenset(

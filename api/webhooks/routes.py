@@ -16,13 +16,14 @@ import psycopg
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from api.audit import AuditEntry
 from api.problems import Problem, invalid
-from api.queries import audit as audit_sql
 from api.routes import Param, RouteSpec, json_object, media_type_of, principal_of, runtime_of
 from api.timerange import parse_range
-from api.webhooks import endpoints, inbound, replay
-from api.webhooks.endpoints import InvalidEndpoint
+from api.webhooks import inbound
+from core.audit import AuditEntry
+from core.queries import audit as audit_sql
+from gateway import endpoints, replay
+from gateway.endpoints import InvalidEndpoint
 
 MANAGE = "webhooks.manage"
 INBOUND_PREFIX = "/webhooks/inbound/"

@@ -14,8 +14,8 @@ from typing import Any
 
 from api.drilldowns.spec import DetailView, Field, Filter, ListView, Rows, Section
 from api.pii import PiiKind
+from api.queries import webhooks as sql
 from api.runtime import Runtime
-from api.webhooks.queries import lists as sql
 
 READ = "webhooks.read"
 EXPORT = "webhooks.export"

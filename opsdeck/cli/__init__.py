@@ -15,7 +15,9 @@ from pathlib import Path
 
 import psycopg
 
-from opsdeck import build_info
+from core import build_info
+from core.log_format import FORMATS, configure_logging
+from core.settings import SettingsError, load_settings
 from opsdeck.cli import (
     api,
     api_keys,
@@ -31,8 +33,6 @@ from opsdeck.cli import (
     worker,
 )
 from opsdeck.cli.errors import CommandError
-from opsdeck.log_format import FORMATS, configure_logging
-from opsdeck.settings import SettingsError, load_settings
 
 COMMANDS = (
     migrate,

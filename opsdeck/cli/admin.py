@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from core.database import connect
+from core.settings import Settings
 from opsdeck.cli.errors import CommandError
-from opsdeck.database import connect
-from opsdeck.settings import Settings
 
 if TYPE_CHECKING:
     from api.accounts import Admin

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from opsdeck.settings import Settings
+from core.settings import Settings
 
 
 def register(sub: Any) -> None:
@@ -22,7 +22,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     from api.app import create_app
     from api.middleware.request_context import RequestIdFilter
-    from opsdeck.log_format import add_filter
+    from core.log_format import add_filter
 
     settings.require_service("api")
 

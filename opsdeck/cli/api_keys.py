@@ -7,8 +7,8 @@ import argparse
 from typing import Any
 
 from api.rbac import PERMISSIONS, ROLES, Role
+from core.settings import Settings
 from opsdeck.cli.admin import admin_session
-from opsdeck.settings import Settings
 
 
 def register(sub: Any) -> None:

@@ -9,10 +9,10 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from core.database import connect
+from core.settings import Settings
 from opsdeck.cli.admin import actor
 from opsdeck.cli.errors import CommandError
-from opsdeck.database import connect
-from opsdeck.settings import Settings
 
 
 def _moment(text: str) -> datetime:
@@ -36,8 +36,8 @@ def register(sub: Any) -> None:
 
 
 def _export(rows: Any, fmt: str) -> int:
-    from api.audit import EXPORT_COLUMNS
     from api.drilldowns.render import jsonable
+    from core.audit import EXPORT_COLUMNS
 
     count = 0
     if fmt == "csv":
@@ -59,7 +59,7 @@ def _export(rows: Any, fmt: str) -> int:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from api.audit import apply_retention, export_rows, verify
+    from core.audit import apply_retention, export_rows, verify
 
     url = settings.require("database_url", f"opsdeck audit {args.action}")
     with connect(url, application_name="opsdeck-cli") as conn:

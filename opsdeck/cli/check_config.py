@@ -4,7 +4,7 @@ A container platform (docker-compose, Kubernetes) learns that a service is misco
 only when it crash-loops; this command says so beforehand, for every problem at once. It
 loads the settings as every command does (environment, ``*_FILE`` files, the secrets
 directory, the YAML file: a bad value or an unreadable file stops it with one line), then
-checks each service against :data:`opsdeck.settings.SERVICE_NEEDS`, the one table of what
+checks each service against :data:`core.settings.SERVICE_NEEDS`, the one table of what
 each service needs (``Settings.require_service`` raises from it for a command at start). It
 opens no connection: a reachable database is the service's health check, not its
 configuration.
@@ -19,7 +19,7 @@ import argparse
 import sys
 from typing import Any
 
-from opsdeck.settings import SERVICE_NEEDS, Settings
+from core.settings import SERVICE_NEEDS, Settings
 
 
 def register(sub: Any) -> None:

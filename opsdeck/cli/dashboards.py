@@ -15,8 +15,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from core.settings import Settings
 from opsdeck.cli.errors import CommandError
-from opsdeck.settings import Settings
 
 ROOT_HELP = "where the generated files live (default: beside the installed packages)"
 
@@ -69,7 +69,7 @@ def generated_files(settings: Settings) -> dict[Path, str]:
 
 
 def _root(args: argparse.Namespace) -> Path:
-    from opsdeck import assets
+    from core import assets
 
     return Path(args.root) if args.root is not None else assets.install_root()
 
@@ -109,7 +109,7 @@ def check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def provision(args: argparse.Namespace, settings: Settings) -> int:
-    from dashboards.provision import provision as write
+    from opsdeck.provision import provision as write
 
     if args.dashboards_dir is None and args.rules_dir is None:
         raise CommandError("give --dashboards-dir, --rules-dir or both", status=2)

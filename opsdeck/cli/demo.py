@@ -7,8 +7,8 @@ import signal
 import threading
 from typing import Any
 
+from core.settings import Settings
 from opsdeck.cli.errors import CommandError
-from opsdeck.settings import Settings
 
 
 def register(sub: Any) -> None:

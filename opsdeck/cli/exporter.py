@@ -7,7 +7,7 @@ import signal
 import threading
 from typing import Any
 
-from opsdeck.settings import Settings
+from core.settings import Settings
 
 
 def register(sub: Any) -> None:

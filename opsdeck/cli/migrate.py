@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from opsdeck.settings import Settings
+from core.settings import Settings
 
 
 def register(sub: Any) -> None:
@@ -21,7 +21,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from opsdeck.migrate import migrate
+    from core.migrate import migrate
 
     settings.require_service("migrate")
     ops_url = settings.require("database_url", "opsdeck migrate")

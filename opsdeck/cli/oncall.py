@@ -7,8 +7,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from core.settings import Settings
 from opsdeck.cli.errors import CommandError
-from opsdeck.settings import Settings
 
 
 def register(sub: Any) -> None:
@@ -22,9 +22,9 @@ def register(sub: Any) -> None:
 
 
 def sync(args: argparse.Namespace, settings: Settings) -> int:
-    from alert_rules.oncall import ONCALL_FILE, load_oncall
     from api.incidents.oncall_sync import SyncError, rest_client
     from api.incidents.oncall_sync import sync as run_sync
+    from core.oncall import ONCALL_FILE, load_oncall
 
     secret = settings.incidents.pagerduty_api_token
     if secret is None:

@@ -11,13 +11,13 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from core.settings import Settings
 from opsdeck.cli.errors import CommandError
-from opsdeck.settings import Settings
-from opsdeck.simulator.catalog import INJECTION_KINDS, SCALES
+from simulator.catalog import INJECTION_KINDS, SCALES
 
 if TYPE_CHECKING:
-    from opsdeck.simulator.copy_loader import LoadStats
-    from opsdeck.simulator.psp_sender import PspWebhooks
+    from simulator.copy_loader import LoadStats
+    from simulator.psp_sender import PspWebhooks
 
 REPORT_EVERY_SECONDS = 5.0
 LIVE_TABLES = ("transactions", "bookings", "api_logs", "site_sessions", "psp_transactions")
@@ -78,7 +78,7 @@ def _backfill(args: argparse.Namespace, settings: Settings, url: str) -> None:
         TimeElapsedColumn,
     )
 
-    from opsdeck.simulator.backfill import BackfillPlan, BackfillRefused, run_backfill
+    from simulator.backfill import BackfillPlan, BackfillRefused, run_backfill
 
     until = args.until or datetime.now(UTC).replace(microsecond=0)
     if until.tzinfo is None:
@@ -122,7 +122,7 @@ def print_backfill_report(stats: list[LoadStats], total_seconds: float) -> None:
 def _inject_all(
     args: argparse.Namespace, settings: Settings, platform_url: str, ops_url: str
 ) -> None:
-    from opsdeck.simulator.inject import STREAM_KINDS, InjectionError, inject
+    from simulator.inject import STREAM_KINDS, InjectionError, inject
 
     for kind in args.inject:
         try:
@@ -140,7 +140,7 @@ def _inject_all(
 
 
 def _live(args: argparse.Namespace, settings: Settings, platform_url: str, ops_url: str) -> None:
-    from opsdeck.simulator.live import LiveOptions, LiveSimulator
+    from simulator.live import LiveOptions, LiveSimulator
 
     sim_settings = settings.simulator
     options = LiveOptions(
@@ -180,7 +180,7 @@ def _live(args: argparse.Namespace, settings: Settings, platform_url: str, ops_u
 
 def _psp_webhooks(settings: Settings) -> PspWebhooks | None:
     """Where and how to send the PSPs' signed webhooks, when the settings ask for it."""
-    from opsdeck.simulator.psp_sender import PspWebhooks
+    from simulator.psp_sender import PspWebhooks
 
     sim = settings.simulator
     if sim.psp_webhook_url is None:

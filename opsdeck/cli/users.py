@@ -6,8 +6,8 @@ import argparse
 from typing import Any
 
 from api.rbac import ROLES, Role
+from core.settings import Settings
 from opsdeck.cli.admin import admin_session, read_password
-from opsdeck.settings import Settings
 
 
 def register(sub: Any) -> None:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from core.settings import Settings
 from opsdeck.cli.errors import CommandError
-from opsdeck.settings import Settings
 
 
 def register(sub: Any) -> None:
@@ -32,8 +32,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     from prometheus_client import CollectorRegistry, start_http_server
 
-    from api.webhooks.worker import Worker
-    from opsdeck.build_info import register_process_metrics
+    from core.build_info import register_process_metrics
+    from gateway.worker import Worker
 
     if args.concurrency is not None and not 1 <= args.concurrency <= 5000:
         raise CommandError("--concurrency takes 1 to 5000", 2)

@@ -32,8 +32,8 @@ import yaml
 
 from alert_rules.localize import LocalAlerting, alertmanager_config, prometheus_config
 from alert_rules.rule_files import ALERTS_FILE, RECORDING_FILE
+from core.settings import SimulatorSettings
 from opsdeck.embedded import free_port
-from opsdeck.settings import SimulatorSettings
 from opsdeck.supervisor import Service, Supervisor, http_ready
 from tests.alerting.sinks import PAGERDUTY, SLACK, HttpSink, SmtpSink
 from tests.conftest import REPO, create_database, drop_database, opsdeck_env, with_database

@@ -14,7 +14,7 @@ import yaml
 from alert_rules.alerts import all_alerts
 from alert_rules.localize import ALERTMANAGER_CONFIG, LocalAlerting, alertmanager_config
 from api.app import route_specs
-from opsdeck.settings import Settings
+from core.settings import Settings
 from tests.alerting.deliveries import RECEIVER
 
 ALERTS = {a.name: a for a in all_alerts(Settings().thresholds)}

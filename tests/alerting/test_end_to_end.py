@@ -21,9 +21,9 @@ import pytest
 
 from alert_rules.alerts import seed_alerts
 from api.incidents.transports.pagerduty import alertmanager_dedup_key
+from core.settings import Settings
 from dashboards import links
-from opsdeck.settings import Settings
-from opsdeck.simulator.inject import inject
+from simulator.inject import inject
 from tests.alerting import deliveries
 from tests.alerting.deliveries import Delivery, expected, received
 from tests.alerting.sinks import API_HOOK, PAGERDUTY, SLACK, HttpRequest, Mail

@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from alert_rules.localize import PROMETHEUS_CONFIG, RULES_GLOB, host_port, prometheus_config
+from core.settings import Settings
 from opsdeck.demo import Demo, DemoPlan
-from opsdeck.settings import Settings
 
 JOBS = {j["job_name"] for j in yaml.safe_load(PROMETHEUS_CONFIG.read_text())["scrape_configs"]}
 

@@ -10,8 +10,8 @@ import yaml
 from pydantic import ValidationError
 
 from alert_rules.alerts import TEAMS, all_alerts
-from alert_rules.oncall import ONCALL_FILE, load_oncall
-from opsdeck.settings import Settings
+from core.oncall import ONCALL_FILE, load_oncall
+from core.settings import Settings
 
 
 def test_seed_001_escalation_policy() -> None:

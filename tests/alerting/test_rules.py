@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from alert_rules import recording as rec
 from alert_rules.alerts import SEVERITIES, TEAMS, all_alerts
 from alert_rules.rule_files import ALERTS_FILE, RECORDING_FILE, rule_files
 from alert_rules.unit_tests import TEST_FILE
+from core import recording_rules as rec
+from core.settings import Settings, Thresholds
 from dashboards import catalog, command_center
-from opsdeck.settings import Settings, Thresholds
 from tests.conftest import REPO, opsdeck_env, run_opsdeck
 
 ALERTS = all_alerts(Settings().thresholds)

@@ -9,9 +9,9 @@ import psycopg
 import pytest
 
 from alert_rules.alerts import all_alerts
+from core.settings import Settings
 from dashboards import catalog
 from dashboards.links import PublicUrls
-from opsdeck.settings import Settings
 from tests.conftest import REPO
 from tests.dashboards.api_routes import resolves, starlette_app
 from tests.dashboards.test_links import PENDING

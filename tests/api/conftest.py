@@ -26,8 +26,8 @@ from api.auth.sessions import COOKIE
 from api.rbac import ROLES, Role
 from api.runtime import Runtime
 from api.workers import fold_usage
+from core.settings import ApiSettings, IncidentSettings, Settings, WebhookSettings
 from opsdeck.embedded import free_port
-from opsdeck.settings import ApiSettings, IncidentSettings, Settings, WebhookSettings
 from opsdeck.supervisor import Service, Supervisor, http_ready
 from tests.conftest import create_database, drop_database, with_database
 from tests.incidents.alertmanager_process import alertmanager

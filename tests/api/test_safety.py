@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from api.drilldowns import views
 from api.middleware.request_context import RequestIdFilter
 from api.rbac import Role
-from opsdeck.log_format import JsonFormatter
+from core.log_format import JsonFormatter
 from tests.api.conftest import Harness, api_settings, running
 from tests.conftest import REPO
 

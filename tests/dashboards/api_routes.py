@@ -20,7 +20,7 @@ def starlette_app() -> Any | None:
         return None
     app = getattr(module, "app", None)
     if app is None and callable(getattr(module, "create_app", None)):
-        from opsdeck.settings import ApiSettings, Settings
+        from core.settings import ApiSettings, Settings
 
         # Building the app only reads settings; routes are fixed whatever their values.
         api = ApiSettings(secret_key="link-resolution-test-" + "k" * 32)

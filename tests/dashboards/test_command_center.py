@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from core.settings import Settings
 from dashboards import api_developers, catalog, command_center, lint, payments
-from opsdeck.settings import Settings
 
 BOARDS = catalog.dashboards(Settings())
 CC = BOARDS[command_center.UID]

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from core.settings import Settings, Thresholds
 from dashboards import catalog, lint
 from opsdeck.cli.dashboards import generated_files
-from opsdeck.settings import Settings, Thresholds
 from tests.conftest import REPO, opsdeck_env, run_opsdeck
 
 

@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from alert_rules.rule_files import annotations_by_alert
+from core.settings import Settings, SettingsError, load_settings
 from dashboards import catalog, lint
 from dashboards.links import API_URL_VARIABLE, PublicUrls
-from opsdeck.settings import Settings, SettingsError, load_settings
 from tests.conftest import REPO, opsdeck_env, run_opsdeck
 from tests.dashboards.api_routes import resolves, starlette_app
 
@@ -136,7 +136,7 @@ def test_build_writes_the_settings_urls_too(tmp_path: Path) -> None:
 
 
 def test_no_generator_holds_a_url_of_its_own() -> None:
-    """The default URLs live in opsdeck/settings.py only."""
+    """The default URLs live in core/settings.py only."""
     sources = sorted({p for pattern in GENERATORS for p in REPO.glob(pattern)})
     assert len(sources) > 10
     offending = [str(p.relative_to(REPO)) for p in sources if "localhost" in p.read_text()]

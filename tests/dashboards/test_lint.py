@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from core.settings import Settings
 from dashboards import catalog, command_center, lint
-from opsdeck.settings import Settings
 
 BOARD = catalog.dashboards(Settings())[command_center.UID]
 

@@ -20,10 +20,10 @@ import psycopg
 import pytest
 from psycopg import errors, sql
 
+from core.settings import Settings
 from dashboards.catalog import BOARDS
 from dashboards.lint import expand, panels
-from opsdeck.settings import Settings
-from opsdeck.simulator.inject import inject
+from simulator.inject import inject
 from tests.conftest import REPO, create_database, drop_database, opsdeck_env, with_database
 from tests.exporters.harness import db_now, exporters
 

@@ -8,9 +8,9 @@ import stat
 from pathlib import Path
 
 from alert_rules.rule_files import ALERTS_FILE, RECORDING_FILE
+from core.settings import Settings
 from dashboards import catalog
-from dashboards.provision import dashboard_files, provision, rules_files
-from opsdeck.settings import Settings
+from opsdeck.provision import dashboard_files, provision, rules_files
 from tests.conftest import opsdeck_env, run_opsdeck
 
 

@@ -8,8 +8,8 @@ from typing import Any
 import jsonschema
 import pytest
 
+from core.settings import Settings
 from dashboards import catalog, lint
-from opsdeck.settings import Settings
 from tests.dashboards.shared_schemas import definition, load, schema_dir
 
 BOARDS = catalog.dashboards(Settings())

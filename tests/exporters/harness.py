@@ -17,11 +17,11 @@ import httpx
 import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 
+from core.settings import SimulatorSettings
 from opsdeck.embedded import free_port
-from opsdeck.settings import SimulatorSettings
-from opsdeck.simulator.backfill import BackfillPlan, run_backfill
-from opsdeck.simulator.catalog import SCALES
-from opsdeck.simulator.live import LiveOptions, LiveSimulator
+from simulator.backfill import BackfillPlan, run_backfill
+from simulator.catalog import SCALES
+from simulator.live import LiveOptions, LiveSimulator
 from tests.conftest import REPO, opsdeck_env
 from tests.exporters.truth import Series
 

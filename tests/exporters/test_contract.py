@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from opsdeck.settings import Settings
+from core.settings import Settings
 from tests.conftest import create_database, drop_database, with_database
 from tests.exporters.harness import db_now, exporters
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from core.settings import Settings
 from exporters.families import kpi_families
-from opsdeck.settings import Settings
 from tests.exporters import truth
 from tests.exporters.harness import Exporter, Traffic, assert_equal, backfill, db_now
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from core.settings import Settings
 from exporters.engine import NotLeader, Worker
 from exporters.families import kpi_families
 from exporters.queries import store as q
-from opsdeck.settings import Settings
 from tests.exporters import truth
 from tests.exporters.harness import Exporter, Traffic, assert_equal, backfill, db_now, exporters
 

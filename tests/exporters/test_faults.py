@@ -12,8 +12,8 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
+from core.settings import Settings
 from exporters.families import kpi_families
-from opsdeck.settings import Settings
 from tests.exporters import truth
 from tests.exporters.harness import Traffic, assert_equal, backfill, db_now, exporters, parse
 from tests.exporters.tcp_proxy import TcpProxy

@@ -9,11 +9,11 @@ from typing import Any, cast
 
 import psycopg
 
+from core.settings import Settings
 from exporters.collector import Changes, FoldContext, histogram_series
 from exporters.engine import Engine, Worker
 from exporters.families import Family
 from exporters.server import build_collectors
-from opsdeck.settings import Settings
 
 
 def test_the_fence_is_taken_once_and_only_when_the_fold_uses_ops(db_url: str) -> None:

@@ -14,14 +14,14 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from core.build_info import python, revision, version
+from core.settings import Settings
 from exporters.exposition import HealthExposition
 from exporters.http import serve
 from exporters.metrics_page import GZIP, MetricsPage
 from exporters.server import build_collectors, build_exposition
 from exporters.snapshot import Health, Snapshot
-from opsdeck.build_info import python, revision, version
 from opsdeck.embedded import free_port
-from opsdeck.settings import Settings
 
 UNPROCESSED = "opsdeck_bookings_unprocessed"
 

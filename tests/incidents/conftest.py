@@ -11,7 +11,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from opsdeck.settings import IncidentSettings, Settings
+from core.settings import IncidentSettings, Settings
 from tests.api.conftest import (
     ALERTMANAGER_TOKEN,
     Harness,

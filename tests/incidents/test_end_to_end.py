@@ -24,9 +24,9 @@ from pydantic import SecretStr
 
 from api.app import create_app
 from api.incidents.slack_signature import sign
+from core.settings import Settings
 from opsdeck.embedded import free_port
-from opsdeck.settings import Settings
-from opsdeck.simulator.inject import inject
+from simulator.inject import inject
 from tests.alerting.sinks import PAGERDUTY
 from tests.alerting.stack import SECRETS, Stack, monitoring_stack
 from tests.api.conftest import api_settings

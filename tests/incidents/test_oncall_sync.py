@@ -18,8 +18,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from alert_rules.oncall import OnCall, load_oncall
 from api.incidents.oncall_sync import ACCEPT, SyncError, rest_client, sync
+from core.oncall import OnCall, load_oncall
 from tests.conftest import opsdeck_env, run_opsdeck
 from tests.incidents.fakes import Served, https_server
 

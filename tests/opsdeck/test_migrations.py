@@ -6,7 +6,7 @@ import psycopg
 import pytest
 from alembic import command
 
-from opsdeck.migrate import alembic_config, downgrade_to_base, migrate
+from core.migrate import alembic_config, downgrade_to_base, migrate
 from tests.conftest import opsdeck_env, run_opsdeck
 
 # DESIGN.md's platform contract, column for column. Extra columns are allowed.

@@ -26,9 +26,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from opsdeck import build_info
+from core import build_info
+from core.log_format import configure_logging
 from opsdeck.embedded import free_port
-from opsdeck.log_format import configure_logging
 from tests.api.conftest import SECRET
 from tests.conftest import REPO, create_database, drop_database, opsdeck_env, with_database
 from tests.webhooks.harness import FAST

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from opsdeck import settings_files
-from opsdeck.database import libpq_url
-from opsdeck.settings import SERVICE_NEEDS, SettingsError, load_settings
+from core import settings_files
+from core.database import libpq_url
+from core.settings import SERVICE_NEEDS, SettingsError, load_settings
 from tests.conftest import opsdeck_env, run_opsdeck
 
 

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
-from opsdeck.settings import SimulatorSettings
-from opsdeck.simulator.backfill import PLATFORM_TABLES, BackfillPlan, BackfillRefused, run_backfill
-from opsdeck.simulator.catalog import SCALES
+from core.settings import SimulatorSettings
+from simulator.backfill import PLATFORM_TABLES, BackfillPlan, BackfillRefused, run_backfill
+from simulator.catalog import SCALES
 from tests.conftest import opsdeck_env, run_opsdeck
 
 UNTIL = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
@@ -33,7 +33,7 @@ def _fingerprints(url: str) -> dict[str, str]:
 
 
 def test_same_seed_same_history(db_url: str, empty_db_url: str) -> None:
-    from opsdeck.migrate import migrate
+    from core.migrate import migrate
 
     migrate(empty_db_url, empty_db_url)
     _backfill(db_url)
@@ -42,7 +42,7 @@ def test_same_seed_same_history(db_url: str, empty_db_url: str) -> None:
 
 
 def test_another_seed_another_history(db_url: str, empty_db_url: str) -> None:
-    from opsdeck.migrate import migrate
+    from core.migrate import migrate
 
     migrate(empty_db_url, empty_db_url)
     _backfill(db_url, seed=3)

@@ -8,10 +8,10 @@ import threading
 import psycopg
 import pytest
 
-from opsdeck.settings import Thresholds
-from opsdeck.simulator.inject import INJECTIONS, InjectionError, inject
-from opsdeck.simulator.live import LiveOptions, LiveSimulator
-from opsdeck.simulator.live_queries import SWEEP_UNPAID_BOOKINGS
+from core.settings import Thresholds
+from simulator.inject import INJECTIONS, InjectionError, inject
+from simulator.live import LiveOptions, LiveSimulator
+from simulator.live_queries import SWEEP_UNPAID_BOOKINGS
 
 T = Thresholds()
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import psycopg
 import pytest
 
-from opsdeck.simulator.live import LiveOptions, LiveSimulator
+from simulator.live import LiveOptions, LiveSimulator
 
 
 @dataclass
@@ -204,7 +204,7 @@ def test_activity_tables_and_test_mode(live_run: LiveRun) -> None:
 def test_live_bookings_respect_availability(live_run: LiveRun) -> None:
     """The platform checks availability: live traffic alone stays under the conflict-rate
     alert's threshold (double bookings come from the injection)."""
-    from opsdeck.settings import Thresholds
+    from core.settings import Thresholds
 
     confirmed = _one(
         live_run.url, "SELECT count(*) FROM platform.bookings WHERE confirmed_at IS NOT NULL"

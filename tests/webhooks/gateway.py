@@ -11,16 +11,16 @@ import anyio
 from psycopg_pool import AsyncConnectionPool
 from pydantic import SecretStr
 
-from api.webhooks.inbound_processing import GATEWAY_APPLICATION, InboundProcessor
-from opsdeck.database import libpq_url
-from opsdeck.psp_webhooks import (
+from core.database import libpq_url
+from core.psp_webhooks import (
     PAYSTACK_HEADER,
     STRIPE_HEADER,
     paystack_signature,
     stripe_charge_event,
     stripe_header,
 )
-from opsdeck.settings import ApiSettings, Settings, WebhookSettings
+from core.settings import ApiSettings, Settings, WebhookSettings
+from gateway.inbound_processing import GATEWAY_APPLICATION, InboundProcessor
 from tests.api.conftest import PAYSTACK_TEST_SECRET, SECRET, STRIPE_TEST_SECRET
 
 STRIPE_SECRET = STRIPE_TEST_SECRET

@@ -15,8 +15,8 @@ import httpx
 import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 
-from api.webhooks.endpoints import EndpointSpec, create
-from api.webhooks.outbox import Event, enqueue_many
+from gateway.endpoints import EndpointSpec, create
+from gateway.outbox import Event, enqueue_many
 from opsdeck.embedded import free_port
 from tests.conftest import REPO, opsdeck_env
 
@@ -145,13 +145,13 @@ def wait_for(what: str, check: Callable[[], bool], timeout: float = 60, every: f
 
 
 class ReceiverProcess:
-    """``python -m api.webhooks.receiver``: verifies every signature with standardwebhooks
+    """``python -m opsdeck.partner_receiver``: verifies every signature with standardwebhooks
     and records ``webhook-id, time, verified`` per request."""
 
     def __init__(self, secret: str, log_dir: Path) -> None:
         self.port = free_port(0)
         self.record = log_dir / f"received-{self.port}.tsv"
-        argv = [sys.executable, "-m", "api.webhooks.receiver", "--port", str(self.port)]
+        argv = [sys.executable, "-m", "opsdeck.partner_receiver", "--port", str(self.port)]
         argv += ["--secret", secret, "--record", str(self.record)]
         with (log_dir / f"receiver-{self.port}.log").open("ab") as out:
             self.process = subprocess.Popen(

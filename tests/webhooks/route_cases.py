@@ -11,7 +11,7 @@ from typing import Any, Protocol
 import httpx
 
 from api.routes import RouteSpec
-from opsdeck.psp_webhooks import paystack_charge_event
+from core.psp_webhooks import paystack_charge_event
 from tests.webhooks.gateway import charge, paystack_headers, stripe_headers
 
 SAMPLE_ROWS = """

@@ -12,8 +12,8 @@ import httpx
 import pytest
 import yaml
 
+from core.settings import Thresholds
 from opsdeck.embedded import free_port
-from opsdeck.settings import Thresholds
 from opsdeck.supervisor import Service, Supervisor, http_ready
 from tests.alerting.stack import prometheus_config_for_test, rules_for_test
 from tests.conftest import opsdeck_env, run_opsdeck

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import pytest
 
 from api.rbac import Role
-from opsdeck.psp_webhooks import paystack_charge_event
+from core.psp_webhooks import paystack_charge_event
 from tests.api.conftest import Harness, running
 from tests.webhooks.gateway import (
     charge,

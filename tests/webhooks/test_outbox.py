@@ -6,7 +6,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from api.webhooks.outbox import Event, InvalidEvent, enqueue, enqueue_many, message_body
+from gateway.outbox import Event, InvalidEvent, enqueue, enqueue_many, message_body
 from tests.webhooks.harness import endpoint, sql
 
 

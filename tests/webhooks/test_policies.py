@@ -9,16 +9,16 @@ import time
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from api.webhooks import signing
-from api.webhooks.retry import decide
-from api.webhooks.transport import retry_after_seconds
-from opsdeck.psp_webhooks import (
+from core.psp_webhooks import (
     SignatureError,
     paystack_signature,
     stripe_header,
     verify_paystack,
     verify_stripe,
 )
+from gateway import signing
+from gateway.retry import decide
+from gateway.transport import retry_after_seconds
 
 SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 50400.0, 72000.0, 86400.0)
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from core.migrate import migrate
 from opsdeck.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
-from opsdeck.migrate import migrate
 from opsdeck.supervisor import Supervisor
 from tests.api.conftest import running
 from tests.webhooks.gateway import charge, gateway_settings, process_inbound, stripe_headers

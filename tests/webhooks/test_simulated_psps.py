@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from opsdeck.simulator.live import LiveOptions, LiveSimulator
-from opsdeck.simulator.psp_sender import PspSender, PspWebhooks
+from simulator.live import LiveOptions, LiveSimulator
+from simulator.psp_sender import PspSender, PspWebhooks
 from tests.api.conftest import PAYSTACK_TEST_SECRET, SECRET, STRIPE_TEST_SECRET, serving
 from tests.conftest import opsdeck_env
 from tests.webhooks.harness import sql, wait_for, workers

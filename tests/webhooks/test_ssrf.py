@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from api.webhooks.ssrf import Blocked, Guard
+from gateway.ssrf import Blocked, Guard
 from tests.webhooks.harness import endpoint, send, sql, statuses, wait_for, workers
 from tests.webhooks.servers import partner
 

@@ -1,4 +1,4 @@
-"""Our Stripe-Signature code (opsdeck.psp_webhooks) against Stripe's own library: what we
+"""Our Stripe-Signature code (core.psp_webhooks) against Stripe's own library: what we
 sign, ``stripe.WebhookSignature.verify_header`` accepts; what is signed as Stripe's docs
 describe (``t=<unix>,v1=<HMAC-SHA256 of "<t>.<raw body>">``, with a legacy ``v0`` beside
 it) or by ``stripe``'s own signer, we accept. Both refuse a tampered body, a wrong secret
@@ -18,7 +18,7 @@ import time
 import pytest
 import stripe
 
-from opsdeck.psp_webhooks import (
+from core.psp_webhooks import (
     SignatureError,
     stripe_charge_event,
     stripe_header,

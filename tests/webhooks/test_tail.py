@@ -7,8 +7,8 @@ from __future__ import annotations
 import threading
 import time
 
-from api.webhooks.tail import PlatformTail
-from opsdeck.settings import Settings
+from core.settings import Settings
+from gateway.tail import PlatformTail
 from tests.exporters.harness import Traffic, db_now
 from tests.webhooks.harness import endpoint, sql, wait_for
 

@@ -9,8 +9,8 @@ from api.incidents.actions.spec import Context, Effect, Outcome, Summarizer, Sum
 from api.incidents.context import Incidents
 from api.problems import Problem, invalid
 from api.runtime import Runtime
-from api.webhooks.outbox import enqueue_async
-from api.webhooks.replay import reprocess_dead_letters
+from gateway.outbox import enqueue_async
+from gateway.replay import reprocess_dead_letters
 
 PARTNER_EVENT = "partner.notice"
 # Partner notices, by template name: subject and body ({reason} is the actor's reason).

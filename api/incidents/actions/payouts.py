@@ -17,7 +17,7 @@ from api.incidents.actions.spec import (
 from api.incidents.context import Incidents
 from api.problems import Problem
 from api.runtime import Runtime
-from api.webhooks.outbox import enqueue_async
+from gateway.outbox import enqueue_async
 
 EVENTS = {"suspend": "payouts.suspended", "resume": "payouts.resumed"}
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.audit import AuditEntry
 from api.incidents.actions import queries as sql
 from api.incidents.actions.spec import ActionSpec, Context, Outcome
 from api.incidents.timeline import add_event
-from api.queries import audit as audit_sql
 from api.runtime import Runtime
+from core.audit import AuditEntry
+from core.queries import audit as audit_sql
 
 
 def audit_entry(

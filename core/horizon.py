@@ -1,0 +1,127 @@
+"""The commit horizon: an event time before which every platform event is visible.
+
+Why folding by event time is exact. Every event time (``confirmed_at``, ``captured_at``,
+an insert's ``updated_at`` ...) is written by the transaction that makes the event happen,
+from the database clock, so it is never earlier than that transaction's start. Read
+``pg_stat_activity`` and take ``h = min(statement start, oldest open transaction start)``:
+a transaction that is not yet visible either was open during that read (it started at or
+after ``h``) or started after the read (after ``h`` too). So every event before ``h`` is
+already committed and visible, and the window ``[last h, this h)`` can be folded once and
+never again, whatever order ids commit in and however late rows change afterwards.
+
+``horizon_margin_seconds`` covers the moment between a transaction taking its start time
+and announcing it in ``pg_stat_activity`` (and platforms that stamp events from their own
+clocks). Without the right to read other sessions' activity (``pg_read_all_stats``) or on
+a replica, the horizon trails the clock by ``horizon_lookback_seconds`` instead, which is
+exact as long as no writing transaction runs longer than that.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from core.database import close_quietly, connect
+from core.failures import one_line
+from core.queries import horizon as q
+from core.settings import ExporterSettings
+
+log = logging.getLogger(__name__)
+APPLICATION = "opsdeck-exporter"
+
+
+class Horizon:
+    """Publishes the latest commit horizon; collectors wait on it."""
+
+    def __init__(self, platform_url: str, settings: ExporterSettings) -> None:
+        self._url = platform_url
+        self._settings = settings
+        self._changed = threading.Condition()
+        self._value: datetime | None = None
+        self._conn: psycopg.Connection[Any] | None = None
+        self._exact: bool | None = None
+        self.last_error: str | None = None
+
+    @property
+    def value(self) -> datetime | None:
+        with self._changed:
+            return self._value
+
+    def wait(self, after: datetime | None, timeout: float) -> datetime | None:
+        """The horizon once it has moved past ``after`` (or after ``timeout``)."""
+        with self._changed:
+            self._changed.wait_for(
+                lambda: self._value is not None and self._value != after, timeout
+            )
+            return self._value
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                self._advance()
+                self._report(None)
+            except psycopg.Error as exc:
+                self._report(one_line(exc))
+                self._close()
+            stop.wait(self._settings.fold_interval_seconds)
+        self._close()
+
+    def _advance(self) -> None:
+        conn = self._connection()
+        if self._exact is None:
+            row = conn.execute(q.CAN_SEE_ACTIVITY).fetchone()
+            self._exact = bool(row and row[0])
+            if not self._exact:
+                log.warning(
+                    "cannot read other sessions in pg_stat_activity (grant pg_read_all_stats) "
+                    "or reading a replica: the horizon trails the clock by %.1f s",
+                    self._settings.horizon_lookback_seconds,
+                )
+        if self._exact:
+            params: dict[str, Any] = {
+                "margin": self._settings.horizon_margin_seconds,
+                "ignored": list(self._settings.horizon_ignore_applications),
+            }
+            row = conn.execute(q.ACTIVITY, params).fetchone()
+        else:
+            row = conn.execute(
+                q.LOOKBACK, {"lookback": self._settings.horizon_lookback_seconds}
+            ).fetchone()
+        assert row is not None
+        self._publish(row[0])
+
+    def _publish(self, candidate: datetime) -> None:
+        with self._changed:
+            if self._value is not None and candidate < self._value:
+                # A session the last read did not see started earlier than the horizon we
+                # already gave out: keep the horizon monotonic and say so.
+                log.warning("commit horizon went back from %s to %s; kept", self._value, candidate)
+                return
+            self._value = candidate
+            self._changed.notify_all()
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed:
+            self._conn = connect(
+                self._url,
+                application_name=APPLICATION,
+                autocommit=True,
+                statement_timeout_seconds=self._settings.statement_timeout_seconds,
+            )
+        return self._conn
+
+    def _close(self) -> None:
+        close_quietly(self._conn)
+        self._conn = None
+
+    def _report(self, error: str | None) -> None:
+        if error != self.last_error:
+            if error:
+                log.error("commit horizon: %s", error)
+            elif self.last_error:
+                log.info("commit horizon: recovered")
+            self.last_error = error

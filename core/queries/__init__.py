@@ -1,0 +1,1 @@
+"""SQL of the ground floor's mechanisms (the commit horizon, the audit log)."""

@@ -1,0 +1,94 @@
+"""Recording rules: the expensive windows (24 h, 30 d) and the bookings anomaly band.
+
+Alerts and dashboards read these names instead of recomputing a 24-hour or 30-day
+``increase`` on every evaluation and every panel refresh. The long windows run in their
+own group every minute; nothing in them changes faster than that matters. Their floors
+and the anomaly band's width are thresholds (``core.settings.Thresholds``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.settings import Thresholds
+
+FAST_GROUP = "opsdeck-kpi-recording"
+WINDOWS_GROUP = "opsdeck-kpi-windows"
+WINDOWS_INTERVAL = "1m"
+
+BOOKINGS_PER_MINUTE = "opsdeck:bookings_confirmed:per_minute"
+BOOKINGS_BASELINE = "opsdeck:bookings_confirmed:per_minute:avg1h"
+BOOKINGS_STDDEV = "opsdeck:bookings_confirmed:per_minute:stddev1h"
+BOOKINGS_ZSCORE = "opsdeck:bookings_confirmed:per_minute:zscore1h"
+BOOKINGS_UPPER = "opsdeck:bookings_confirmed:per_minute:upper_band1h"
+BOOKINGS_LOWER = "opsdeck:bookings_confirmed:per_minute:lower_band1h"
+API_5XX_RATIO = "opsdeck:api_requests:ratio_5xx_rate5m"
+
+BOOKINGS_24H = "opsdeck:bookings_confirmed:increase24h"
+CONFLICTS_24H = "opsdeck:booking_conflicts:increase24h"
+CONFLICT_RATE_24H = "opsdeck:booking_conflict_rate:ratio24h"
+REVENUE_24H = "opsdeck:booked_revenue_cents:increase24h"
+CHARGEBACKS_30D = "opsdeck:chargebacks_live:increase30d"
+SUCCEEDED_30D = "opsdeck:payments_succeeded_live:increase30d"
+CHARGEBACK_RATE_30D = "opsdeck:chargeback_rate_live:ratio30d"
+TIME_TO_RESOLVE_24H = "opsdeck:support_ticket_resolution_seconds:avg24h"
+
+
+@dataclass(frozen=True)
+class Recording:
+    record: str
+    expr: str
+
+
+def fast(t: Thresholds) -> tuple[Recording, ...]:
+    """Every evaluation: the bookings anomaly band and the API's 5xx ratio."""
+    z, floor = _number(t.bookings_anomaly_z), _number(t.bookings_anomaly_min_stddev)
+    return (
+        Recording(BOOKINGS_PER_MINUTE, "sum(rate(opsdeck_bookings_confirmed_total[2m])) * 60"),
+        Recording(BOOKINGS_BASELINE, f"avg_over_time({BOOKINGS_PER_MINUTE}[1h])"),
+        Recording(BOOKINGS_STDDEV, f"stddev_over_time({BOOKINGS_PER_MINUTE}[1h])"),
+        Recording(
+            BOOKINGS_ZSCORE,
+            f"({BOOKINGS_PER_MINUTE} - {BOOKINGS_BASELINE})"
+            f" / clamp_min({BOOKINGS_STDDEV}, {floor})",
+        ),
+        Recording(BOOKINGS_UPPER, f"{BOOKINGS_BASELINE} + {z} * {BOOKINGS_STDDEV}"),
+        Recording(BOOKINGS_LOWER, f"clamp_min({BOOKINGS_BASELINE} - {z} * {BOOKINGS_STDDEV}, 0)"),
+        Recording(
+            API_5XX_RATIO,
+            '(sum(rate(opsdeck_api_requests_total{status_class="5xx"}[5m])) or vector(0))'
+            " / sum(rate(opsdeck_api_requests_total[5m]))",
+        ),
+    )
+
+
+def windows(t: Thresholds) -> tuple[Recording, ...]:
+    """Every minute: the 24-hour and 30-day windows."""
+    floor = t.chargeback_min_payments_30d
+    return (
+        Recording(BOOKINGS_24H, "sum(increase(opsdeck_bookings_confirmed_total[24h]))"),
+        Recording(CONFLICTS_24H, "sum(increase(opsdeck_booking_conflicts_total[24h]))"),
+        Recording(CONFLICT_RATE_24H, f"{CONFLICTS_24H} / clamp_min({BOOKINGS_24H}, 1)"),
+        Recording(
+            REVENUE_24H, "sum by (currency) (increase(opsdeck_booked_revenue_cents_total[24h]))"
+        ),
+        Recording(
+            CHARGEBACKS_30D, 'sum(increase(opsdeck_chargebacks_total{livemode="true"}[30d]))'
+        ),
+        Recording(
+            SUCCEEDED_30D,
+            'sum(increase(opsdeck_payment_attempts_total{outcome="succeeded",livemode="true"}'
+            "[30d]))",
+        ),
+        Recording(CHARGEBACK_RATE_30D, f"{CHARGEBACKS_30D} / clamp_min({SUCCEEDED_30D}, {floor})"),
+        Recording(
+            TIME_TO_RESOLVE_24H,
+            "sum(increase(opsdeck_support_ticket_resolution_seconds_sum[24h]))"
+            " / sum(increase(opsdeck_support_ticket_resolution_seconds_count[24h])) > 0",
+        ),
+    )
+
+
+def _number(value: float) -> str:
+    """PromQL text of a threshold: ``3`` for 3.0, as a person would write it."""
+    return f"{value:g}"

@@ -1,0 +1,272 @@
+"""``opsdeck simulate --live``: realistic traffic from many concurrent writers.
+
+Each writer owns a connection and, every tick, writes one transaction holding its share of
+new rows plus the follow-ups that came due (captures, confirmations, cancellations, refunds,
+late PSP reports, ticket resolutions). It holds the transaction open for a random moment
+before committing, so sequence ids commit out of order, as they do on a busy platform.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import psycopg
+
+from core.database import connect
+from core.settings import SimulatorSettings
+from simulator import catalog
+from simulator import live_queries as q
+from simulator.copy_loader import CopyLoader
+from simulator.live_model import Anomalies, Resource
+from simulator.live_writer import Batch, Writer
+from simulator.occupancy import Occupancy
+from simulator.psp_sender import PspSender, PspWebhooks
+from simulator.seasonality import intensity
+from simulator.world import (
+    CURRENCY_FACTOR,
+    build_world,
+    customers_table,
+    locations_table,
+    resources_table,
+    staff_table,
+)
+
+log = logging.getLogger(__name__)
+APPLICATION = "opsdeck-simulator"
+
+# Rows per payment attempt, from the small scale's daily volumes.
+_S = catalog.SCALES["small"]
+PER_ATTEMPT = {
+    "bookings": _S.bookings_per_day / _S.transactions_per_day,
+    "api_logs": _S.api_logs_per_day / _S.transactions_per_day,
+    "site_sessions": _S.sessions_per_day / _S.transactions_per_day,
+    "calendar_syncs": _S.calendar_syncs_per_day / _S.transactions_per_day,
+    "support_tickets": _S.tickets_per_day / _S.transactions_per_day,
+}
+# A first attempt fails at ATTEMPT_FAILURE_SHARE and is retried (twice at most) at
+# RETRY_SHARE; a retry fails again at 1 - RETRY_SUCCESS_SHARE.
+_RETRY = catalog.ATTEMPT_FAILURE_SHARE * catalog.RETRY_SHARE
+ATTEMPTS_PER_INTENT = 1 + _RETRY * (1 + (1 - catalog.RETRY_SUCCESS_SHARE) * catalog.RETRY_SHARE)
+_SIMULATOR = SimulatorSettings()  # the defaults
+PAID_BOOKING_SHARE = (1 - catalog.BOOKING_EXPIRE_SHARE) * catalog.BOOKING_PAID_SHARE
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    rate: float  # payment attempts per second, on average over a day
+    writers: int = 8
+    seed: int = 1
+    seasonal: bool = True
+    tick_seconds: float = 0.05
+    max_hold_seconds: float = 0.03
+    test_share: float = 0.04
+    psp_missing_share: float = _SIMULATOR.psp_missing_share
+    psp_different_share: float = _SIMULATOR.psp_different_share
+    psp_delay_seconds: float = 5.0
+    speedup: float = 1.0  # follow-ups (captures, refunds, resolutions ...) come this much sooner
+    psp_webhooks: PspWebhooks | None = None  # report charges as signed PSP webhooks instead
+
+    def per_second(self, kind: str, now: datetime) -> float:
+        """Mean arrivals per second of ``kind`` right now."""
+        rate = self.rate * (intensity(now) if self.seasonal else 1.0)
+        if kind == "intents":
+            bookings = rate * PER_ATTEMPT["bookings"]
+            booking_attempts = bookings * PAID_BOOKING_SHARE * ATTEMPTS_PER_INTENT
+            return max(0.0, rate - booking_attempts) / ATTEMPTS_PER_INTENT
+        return rate * PER_ATTEMPT[kind]
+
+
+class Scheduler:
+    """Follow-ups due at a monotonic time, shared by all writers. ``speedup`` makes every
+    follow-up come that many times sooner (tests fast-forward the platform's day)."""
+
+    def __init__(self, speedup: float = 1.0) -> None:
+        self._speedup = speedup
+        self._heap: list[tuple[float, int, str, Any]] = []
+        self._seq = itertools.count()
+        self._lock = threading.Lock()
+
+    def add(self, delay: float, kind: str, payload: Any) -> None:
+        with self._lock:
+            due = time.monotonic() + delay / self._speedup
+            heapq.heappush(self._heap, (due, next(self._seq), kind, payload))
+
+    def due(self, limit: int) -> list[tuple[str, Any]]:
+        now = time.monotonic()
+        out: list[tuple[str, Any]] = []
+        with self._lock:
+            while self._heap and self._heap[0][0] <= now and len(out) < limit:
+                _, _, kind, payload = heapq.heappop(self._heap)
+                out.append((kind, payload))
+        return out
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+
+class Stats:
+    """Rows written per table and transitions per kind, for the progress lines."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.counts: Counter[str] = Counter()
+        self.commits = 0
+        self.errors = 0
+
+    def add(self, counts: Counter[str]) -> None:
+        with self._lock:
+            self.counts.update(counts)
+            self.commits += 1
+
+    def snapshot(self) -> Counter[str]:
+        with self._lock:
+            return Counter(self.counts)
+
+
+@dataclass(frozen=True)
+class PlatformShape:
+    resources: list[Resource]
+    customers: int
+    accounts: int
+
+
+class LiveSimulator:
+    """Runs the writers until ``stop`` is set; ``report`` is called every few seconds."""
+
+    def __init__(self, platform_url: str, ops_url: str, options: LiveOptions) -> None:
+        self.platform_url = platform_url
+        self.ops_url = ops_url
+        self.options = options
+        self.scheduler = Scheduler(options.speedup)
+        self.stats = Stats()
+        self.anomalies = Anomalies()
+        self.psp_sender = (
+            PspSender(options.psp_webhooks, options.seed) if options.psp_webhooks else None
+        )
+        self.shape = self._prepare()
+        self.occupancy = self._occupancy()
+        self._serials = itertools.count(1)
+        self._serial_lock = threading.Lock()
+        self.run_tag = np.base_repr(int(time.time() * 1000), 36).lower()
+
+    def next_serial(self) -> int:
+        with self._serial_lock:
+            return next(self._serials)
+
+    def _prepare(self) -> PlatformShape:
+        """Make sure the dimensions exist and tidy what a stopped run left half-done."""
+        with connect(self.platform_url, application_name=APPLICATION, autocommit=True) as conn:
+            customers, resources = conn.execute(q.DIMENSIONS).fetchone() or (0, 0)
+            if not resources:
+                _load_dimensions(self.platform_url, self.options.seed)
+            conn.execute(q.SWEEP_UNPAID_BOOKINGS)
+            self._catch_up_psp(conn)
+            customers, _ = conn.execute(q.DIMENSIONS).fetchone() or (0, 0)
+            currencies = _location_currencies(conn, self.options.seed)
+            resource_rows = conn.execute(q.RESOURCES).fetchall()
+        rng = random.Random(self.options.seed)
+        return PlatformShape(
+            resources=[
+                Resource(
+                    rid,
+                    loc,
+                    staff,
+                    currencies.get(loc, "USD"),
+                    int(rng.randrange(25, 150) * 100 * CURRENCY_FACTOR[currencies.get(loc, "USD")]),
+                )
+                for rid, loc, staff in resource_rows
+            ],
+            customers=int(customers),
+            accounts=200,
+        )
+
+    def _catch_up_psp(self, conn: psycopg.Connection[Any]) -> None:
+        """The PSP reports what a stopped run left unreported, the way this run reports."""
+        if self.psp_sender is None:
+            conn.execute(q.PSP_CATCH_UP)
+            return
+        for row in conn.execute(q.UNREPORTED_CHARGES).fetchall():
+            self.psp_sender.submit(tuple(row), 0.0)
+
+    def _occupancy(self) -> Occupancy:
+        with connect(self.platform_url, application_name=APPLICATION, autocommit=True) as conn:
+            taken = conn.execute(q.TAKEN_SLOTS).fetchall()
+        return Occupancy(self.shape.resources, taken)
+
+    def refresh_anomalies(self) -> None:
+        with connect(self.ops_url, application_name=APPLICATION, autocommit=True) as conn:
+            active = dict(conn.execute(q.ACTIVE_ANOMALIES).fetchall())
+        now = time.monotonic()
+        self.anomalies.api_5xx_until = now + float(active.get("api-5xx-burst", 0))
+        self.anomalies.service_down_until = now + float(active.get("service-down", 0))
+        self.anomalies.processing_stuck_until = now + float(active.get("stuck-bookings", 0))
+
+    def run(
+        self, stop: threading.Event, report: Callable[[Counter[str], float], None]
+    ) -> Counter[str]:
+        self._refresh_anomalies_safely()
+        writers = [Writer(self, index) for index in range(self.options.writers)]
+        threads = [
+            threading.Thread(target=w.loop, args=(stop,), name=f"writer-{w.index}") for w in writers
+        ]
+        if self.psp_sender is not None:
+            threads.append(threading.Thread(target=self.psp_sender.run, args=(stop,)))
+        for thread in threads:
+            thread.start()
+        started = time.monotonic()
+        last_anomaly_check = 0.0
+        try:
+            while not stop.wait(0.5):
+                if time.monotonic() - last_anomaly_check >= 1.0:
+                    last_anomaly_check = time.monotonic()
+                    self._refresh_anomalies_safely()
+                report(self.stats.snapshot(), time.monotonic() - started)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
+        return self.stats.snapshot()
+
+    def _refresh_anomalies_safely(self) -> None:
+        try:
+            self.refresh_anomalies()
+        except psycopg.OperationalError as exc:
+            log.warning("cannot read injected anomalies: %s", exc)
+
+
+def _load_dimensions(url: str, seed: int) -> None:
+    world = build_world(catalog.SCALES["small"], seed)
+    loader = CopyLoader(url, lambda table, rows: None)
+    start = int(time.time() * 1e6)
+    loader.load("locations", [locations_table(world, start)])
+    loader.load("staff", [staff_table(world, seed, start)])
+    loader.load("resources", [resources_table(world, start)])
+    loader.load("customers", [customers_table(world, seed, start)])
+    with connect(url, application_name=APPLICATION, autocommit=True) as conn:
+        for table in ("locations", "staff", "resources", "customers"):
+            conn.execute(
+                f"SELECT setval(pg_get_serial_sequence('platform.{table}', 'id'), "
+                f"(SELECT max(id) FROM platform.{table}))"
+            )
+
+
+def _location_currencies(conn: psycopg.Connection[Any], seed: int) -> dict[int, str]:
+    found = {int(loc): str(cur).strip() for loc, cur in conn.execute(q.LOCATION_CURRENCIES)}
+    world = build_world(catalog.SCALES["small"], seed)
+    for index, currency in enumerate(world.location_currency):
+        found.setdefault(index + 1, currency)
+    return found
+
+
+__all__ = ["Batch", "LiveOptions", "LiveSimulator", "Scheduler", "Stats"]

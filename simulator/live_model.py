@@ -1,0 +1,215 @@
+"""What the live platform does next: new rows, and the follow-ups each one schedules.
+
+Pure functions of a per-writer ``random.Random``; the writers turn them into SQL. Rows are
+column lists (one list per column), the shape the ``unnest`` inserts take.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from simulator import catalog
+from simulator.world import CURRENCY_FACTOR
+
+if TYPE_CHECKING:
+    from simulator.occupancy import Slot
+
+Columns = list[list[object]]
+
+
+def weighted(rng: random.Random, table: Sequence[tuple[object, float]]) -> object:
+    return rng.choices([row[0] for row in table], weights=[row[1] for row in table])[0]
+
+
+def columns(count: int) -> Columns:
+    return [[] for _ in range(count)]
+
+
+@dataclass(frozen=True)
+class Resource:
+    id: int
+    location_id: int
+    staff_id: int | None
+    currency: str
+    hourly_price: int
+
+
+@dataclass
+class Intent:
+    """A payment intent being attempted; retries keep its id and card."""
+
+    intent_id: str
+    customer_id: int
+    amount: int
+    currency: str
+    livemode: bool
+    booking_id: int | None
+    card: tuple[str, str, str]
+    attempt: int = 1
+
+
+@dataclass(frozen=True)
+class Attempt:
+    intent: Intent
+    status: str  # 'authorized' or 'failed'
+    failure_code: str | None
+    psp: str
+    psp_id: str
+    fraud_score: int | None
+
+
+@dataclass
+class Anomalies:
+    """Injected trouble that changes the live stream until its deadline (monotonic time)."""
+
+    api_5xx_until: float = 0.0
+    service_down_until: float = 0.0
+    processing_stuck_until: float = 0.0
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+def new_card(rng: random.Random) -> tuple[str, str, str]:
+    brand = str(weighted(rng, catalog.CARD_BRANDS))
+    country = str(weighted(rng, catalog.CARD_COUNTRIES))
+    return brand, f"{rng.randrange(10_000):04d}", country
+
+
+def booking_row(rng: random.Random, slot: Slot, customers: int) -> tuple[object, ...]:
+    """Columns of INSERT_BOOKINGS (without the id) for one new booking in ``slot``."""
+    resource = slot.resource
+    amount = resource.hourly_price * slot.minutes // 60 // 100 * 100
+    customer = rng.randrange(1, customers + 1)
+    return (
+        resource.id,
+        customer,
+        resource.location_id,
+        resource.staff_id,
+        slot.start,
+        slot.minutes,
+        amount,
+        resource.currency,
+    )
+
+
+def standalone_intent(rng: random.Random, customers: int, test_share: float, serial: str) -> Intent:
+    currency = str(weighted(rng, catalog.CURRENCIES))
+    amount = int(rng.randrange(5, 400) * 100 * CURRENCY_FACTOR[currency])
+    return Intent(
+        intent_id=serial,
+        customer_id=rng.randrange(1, customers + 1),
+        amount=amount,
+        currency=currency,
+        livemode=rng.random() >= test_share,
+        booking_id=None,
+        card=new_card(rng),
+    )
+
+
+def attempt_outcome(rng: random.Random, intent: Intent, serial: str) -> Attempt:
+    """First attempts fail at the catalog's rate; retries recover at the retry rate."""
+    fail_share = (
+        catalog.ATTEMPT_FAILURE_SHARE if intent.attempt == 1 else 1 - catalog.RETRY_SUCCESS_SHARE
+    )
+    failed = rng.random() < fail_share
+    code = str(weighted(rng, catalog.FAILURE_CODES)) if failed else None
+    psp = catalog.PSP_BY_CURRENCY[intent.currency]
+    score = (
+        None
+        if rng.random() < 0.03
+        else int(min(100, rng.betavariate(2, 6 if failed else 12) * 100))
+    )
+    return Attempt(
+        intent=intent,
+        status="failed" if failed else "authorized",
+        failure_code=code,
+        psp=psp,
+        psp_id=("ps_" if psp == "paystack" else "ch_") + serial,
+        fraud_score=score,
+    )
+
+
+def api_log_row(
+    rng: random.Random,
+    serial: str,
+    accounts: int,
+    test_share: float,
+    server_error_share: float | None,
+) -> tuple[object, ...]:
+    """Columns of INSERT_API_LOGS for one request."""
+    route = rng.choices(catalog.ROUTES, weights=[r.weight for r in catalog.ROUTES])[0]
+    duration = route.median_ms * rng.lognormvariate(0.0, route.sigma)
+    if rng.random() < catalog.LATENCY_TAIL_SHARE:
+        duration *= 1 + catalog.LATENCY_TAIL_FACTOR * rng.random()
+    if server_error_share is not None and rng.random() < server_error_share:
+        status = rng.choice(catalog.SERVER_ERROR_CODES)
+    else:
+        status = int(weighted(rng, catalog.STATUS_CODES))  # type: ignore[call-overload]
+    object_id = rng.randrange(1, 5_000_000)
+    kind = route.route.split("/")[2]
+    path = route.route.replace("{id}", f"{kind[:3]}_{object_id}")
+    webhook = route.route.startswith("/v1/webhooks")
+    account = None if webhook or status == 401 else rng.randrange(accounts)
+    error_type, error_message = catalog.ERROR_TYPES.get(status, (None, None))
+    trace = (
+        catalog.STACK_TRACE.format(handler=kind, line=120, line2=40, error="OperationalError")
+        if status >= 500
+        else None
+    )
+    request_body = (
+        None if route.method == "GET" else f'{{"resource_id": {object_id}, "quantity": 1}}'
+    )
+    response_body = f'{{"object": "{kind}", "id": "{kind}_{object_id}", "livemode": true}}'
+    return (
+        f"req_{serial}",
+        round(duration, 3),
+        route.method,
+        path,
+        route.route,
+        status,
+        None if account is None else f"key_{account * 3 + rng.randrange(3):013d}",
+        None if account is None else f"acct_{account:013d}",
+        f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}",
+        rng.random() >= test_share,
+        str(weighted(rng, catalog.API_VERSIONS)),
+        f"idk_{serial}" if route.method == "POST" and rng.random() < 0.7 else None,
+        error_type,
+        error_message,
+        trace,
+        f"usr_{rng.randrange(50_000)}" if rng.random() < 0.3 else None,
+        request_body,
+        response_body,
+    )
+
+
+def calendar_sync_row(rng: random.Random, resource_id: int) -> tuple[object, ...]:
+    provider, _, fail_share = rng.choices(
+        catalog.CALENDAR_PROVIDERS, weights=[p[1] for p in catalog.CALENDAR_PROVIDERS]
+    )[0]
+    failed = rng.random() < fail_share
+    return (
+        provider,
+        f"cal_{resource_id}",
+        resource_id,
+        round(rng.lognormvariate(7.0, 0.8), 3),
+        "failed" if failed else "ok",
+        rng.choice(catalog.CALENDAR_ERRORS) if failed else None,
+    )
+
+
+def ticket_row(rng: random.Random, customers: int, age_seconds: float = 0.0) -> tuple[object, ...]:
+    return (
+        rng.randrange(1, customers + 1),
+        rng.choice(catalog.TICKET_SUBJECTS),
+        str(weighted(rng, catalog.TICKET_PRIORITIES)),
+        age_seconds,
+    )
+
+
+def ticket_resolution_seconds(rng: random.Random) -> float:
+    """Many tickets are answered within minutes; the rest take hours (median about 4 h)."""
+    if rng.random() < 0.4:
+        return rng.uniform(30, 900)
+    return rng.lognormvariate(9.6, 0.9)
