@@ -28,15 +28,6 @@ def columns(count: int) -> Columns:
     return [[] for _ in range(count)]
 
 
-@dataclass(frozen=True)
-class Resource:
-    id: int
-    location_id: int
-    staff_id: int | None
-    currency: str
-    hourly_price: int
-
-
 @dataclass
 class Intent:
     """A payment intent being attempted; retries keep its id and card."""

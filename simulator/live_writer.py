@@ -34,7 +34,7 @@ from simulator.live_model import (
 from simulator.occupancy import Slot
 
 if TYPE_CHECKING:
-    from simulator.live import LiveSimulator
+    from simulator.live_context import WriterContext
 
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ def _transpose(rows: Sequence[tuple[object, ...]], width: int) -> list[list[obje
 
 
 class Writer:
-    def __init__(self, sim: LiveSimulator, index: int) -> None:
+    def __init__(self, sim: WriterContext, index: int) -> None:
         self.sim = sim
         self.index = index
         self.rng = random.Random(sim.options.seed * 1000 + index)

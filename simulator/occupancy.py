@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from simulator import catalog
-from simulator.live_model import Resource
 
 UNIT = timedelta(minutes=15)
 LEAD_DAYS = 60  # how far ahead customers book
@@ -25,6 +24,15 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 def _unit(moment: datetime) -> int:
     return int((moment - EPOCH) / UNIT)
+
+
+@dataclass(frozen=True)
+class Resource:
+    id: int
+    location_id: int
+    staff_id: int | None
+    currency: str
+    hourly_price: int
 
 
 @dataclass(frozen=True)
