@@ -36,7 +36,7 @@ from bench.history import admin_url as bench_admin_url
 from bench.history import history
 from opsdeck.embedded import EmbeddedRedis, free_port
 from opsdeck.supervisor import Service, Supervisor, http_ready
-from simulator.catalog import SCALES
+from simulator.vocabulary import SCALES
 
 REPO = Path(__file__).resolve().parent.parent
 EXPORT_ROWS = 1_000_000

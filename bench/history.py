@@ -21,7 +21,7 @@ from core.settings import SimulatorSettings
 from opsdeck.embedded import EmbeddedPostgres, free_port
 from opsdeck.supervisor import Supervisor
 from simulator.backfill import BackfillPlan, run_backfill
-from simulator.catalog import SCALES
+from simulator.vocabulary import SCALES
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / ".opsdeck" / "bench"

@@ -29,8 +29,8 @@ from core.settings import SimulatorSettings
 from opsdeck.embedded import EmbeddedPostgres, free_port
 from opsdeck.supervisor import Supervisor
 from simulator.backfill import BackfillPlan, run_backfill
-from simulator.catalog import SCALES
 from simulator.live import LiveOptions, LiveSimulator
+from simulator.vocabulary import SCALES
 
 WARM_UP_SECONDS = 10.0
 

@@ -10,7 +10,6 @@ from typing import Any
 
 from core import recording_rules as rec
 from core.settings import Thresholds
-from dashboards import sql_queries
 from dashboards.links import action, alert_actions, drilldown
 from dashboards.panels import (
     BLUE,
@@ -27,6 +26,7 @@ from dashboards.panels import (
     steps,
     tile,
 )
+from dashboards.queries import command_center as sql_queries
 from dashboards.render import frame, multi_choice
 from dashboards.sdk import dash
 

@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from simulator import catalog
+from simulator import vocabulary
 from simulator.clock import HOUR, MINUTE, SECOND
 from simulator.columns import (
     Ints,
@@ -48,25 +48,25 @@ class RouteParts:
 
 def route_parts() -> RouteParts:
     befores, afters, prefixes = [], [], []
-    for route in catalog.ROUTES:
+    for route in vocabulary.ROUTES:
         before, _, after = route.route.partition("{id}")
         befores.append(before)
         afters.append(after)
         kind = route.route.split("/")[2]
         prefixes.append(ID_KINDS.get(kind, "") if "{id}" in route.route else "")
     return RouteParts(
-        method=pa.array([r.method for r in catalog.ROUTES]),
-        route=pa.array([r.route for r in catalog.ROUTES]),
+        method=pa.array([r.method for r in vocabulary.ROUTES]),
+        route=pa.array([r.route for r in vocabulary.ROUTES]),
         before=pa.array(befores),
         after=pa.array(afters),
         id_prefix=pa.array(prefixes),
-        has_id=np.asarray(["{id}" in r.route for r in catalog.ROUTES]),
+        has_id=np.asarray(["{id}" in r.route for r in vocabulary.ROUTES]),
     )
 
 
 def _bodies(route_index: Ints, variant: Ints, method: pa.Array) -> tuple[pa.Array, pa.Array]:
     """Small JSON request and response bodies; GETs have no request body."""
-    vocab = [r.route.split("/")[2] for r in catalog.ROUTES]
+    vocab = [r.route.split("/")[2] for r in vocabulary.ROUTES]
     kind = text_from(vocab, route_index)
     number = as_text(variant)
     request = join(
@@ -79,7 +79,7 @@ def _bodies(route_index: Ints, variant: Ints, method: pa.Array) -> tuple[pa.Arra
 
 
 def api_log_slices(
-    scale: catalog.Scale, seed: int, start_us: int, end_us: int, total: int, test_share: float
+    scale: vocabulary.Scale, seed: int, start_us: int, end_us: int, total: int, test_share: float
 ) -> Iterator[pa.Table]:
     """API request logs in consecutive time slices of about API_SLICE_ROWS rows each."""
     slices = max(1, -(-total // API_SLICE_ROWS))
@@ -110,7 +110,7 @@ def api_log_slices(
 def _api_slice(
     rng: np.random.Generator,
     parts: RouteParts,
-    scale: catalog.Scale,
+    scale: vocabulary.Scale,
     seed: int,
     window: tuple[int, int],
     first_id: int,
@@ -119,15 +119,15 @@ def _api_slice(
 ) -> pa.Table:
     ids = np.arange(first_id, first_id + count)
     started = sample_times(rng, count, *window)
-    route = pick(rng, [r.weight for r in catalog.ROUTES], count)
-    median = np.asarray([r.median_ms for r in catalog.ROUTES])[route]
-    sigma = np.asarray([r.sigma for r in catalog.ROUTES])[route]
+    route = pick(rng, [r.weight for r in vocabulary.ROUTES], count)
+    median = np.asarray([r.median_ms for r in vocabulary.ROUTES])[route]
+    sigma = np.asarray([r.sigma for r in vocabulary.ROUTES])[route]
     duration = median * np.exp(sigma * rng.standard_normal(count))
-    tail = rng.random(count) < catalog.LATENCY_TAIL_SHARE
-    duration[tail] *= catalog.LATENCY_TAIL_FACTOR * rng.random(int(tail.sum())) + 1
+    tail = rng.random(count) < vocabulary.LATENCY_TAIL_SHARE
+    duration[tail] *= vocabulary.LATENCY_TAIL_FACTOR * rng.random(int(tail.sum())) + 1
     duration = np.round(duration, 3)
-    status = np.asarray([c for c, _ in catalog.STATUS_CODES])[
-        pick(rng, [s for _, s in catalog.STATUS_CODES], count)
+    status = np.asarray([c for c, _ in vocabulary.STATUS_CODES])[
+        pick(rng, [s for _, s in vocabulary.STATUS_CODES], count)
     ]
     method = parts.method.take(pa.array(route))
     object_id = as_text(rng.integers(1, 5_000_000, count))
@@ -141,23 +141,27 @@ def _api_slice(
         parts.after.take(pa.array(route)),
     )
     webhook = np.char.startswith(
-        np.asarray([r.route for r in catalog.ROUTES])[route], "/v1/webhooks"
+        np.asarray([r.route for r in vocabulary.ROUTES])[route], "/v1/webhooks"
     )
     account = (np.minimum(rng.zipf(1.4, count), scale.accounts) * 7907) % scale.accounts
     anonymous = webhook | (status == 401)
     request, response = _bodies(route, rng.integers(1, 10_000, count), method)
     is_error = status >= 400
-    error_index = np.searchsorted(sorted(catalog.ERROR_TYPES), status)
-    error_codes = sorted(catalog.ERROR_TYPES)
+    error_index = np.searchsorted(sorted(vocabulary.ERROR_TYPES), status)
+    error_codes = sorted(vocabulary.ERROR_TYPES)
     error_index = np.minimum(error_index, len(error_codes) - 1)
-    error_type = text_from([catalog.ERROR_TYPES[c][0] for c in error_codes], error_index, ~is_error)
+    error_type = text_from(
+        [vocabulary.ERROR_TYPES[c][0] for c in error_codes], error_index, ~is_error
+    )
     error_message = text_from(
-        [catalog.ERROR_TYPES[c][1] for c in error_codes], error_index, ~is_error
+        [vocabulary.ERROR_TYPES[c][1] for c in error_codes], error_index, ~is_error
     )
     server_error = status >= 500
-    handlers = [r.route.split("/")[2] for r in catalog.ROUTES]
+    handlers = [r.route.split("/")[2] for r in vocabulary.ROUTES]
     traces = [
-        catalog.STACK_TRACE.format(handler=h, line=120 + i, line2=40 + i, error="OperationalError")
+        vocabulary.STACK_TRACE.format(
+            handler=h, line=120 + i, line2=40 + i, error="OperationalError"
+        )
         for i, h in enumerate(handlers)
     ]
     post = pc.equal(method, "POST").to_numpy(zero_copy_only=False)
@@ -191,7 +195,7 @@ def _api_slice(
                 as_text(ips % 256),
             ),
             "livemode": pa.array(rng.random(count) >= test_share),
-            "api_version": pick_values(rng, catalog.API_VERSIONS, count),
+            "api_version": pick_values(rng, vocabulary.API_VERSIONS, count),
             "idempotency_key": pc.if_else(
                 pa.array(post & (rng.random(count) < 0.7)),
                 tokens("idk_", ids, seed + 4),
@@ -215,7 +219,7 @@ def _api_slice(
 
 
 def sessions_table(
-    scale: catalog.Scale, seed: int, start_us: int, end_us: int, count: int
+    scale: vocabulary.Scale, seed: int, start_us: int, end_us: int, count: int
 ) -> pa.Table:
     rng = np.random.default_rng([seed, 21])
     started = sample_times(rng, count, start_us, end_us)
@@ -231,27 +235,27 @@ def sessions_table(
 
 
 def calendar_syncs_table(
-    scale: catalog.Scale, seed: int, start_us: int, end_us: int, count: int
+    scale: vocabulary.Scale, seed: int, start_us: int, end_us: int, count: int
 ) -> pa.Table:
     rng = np.random.default_rng([seed, 22])
     started = sample_times(rng, count, start_us, end_us)
-    provider = pick(rng, [p[1] for p in catalog.CALENDAR_PROVIDERS], count)
-    failed = rng.random(count) < np.asarray([p[2] for p in catalog.CALENDAR_PROVIDERS])[provider]
+    provider = pick(rng, [p[1] for p in vocabulary.CALENDAR_PROVIDERS], count)
+    failed = rng.random(count) < np.asarray([p[2] for p in vocabulary.CALENDAR_PROVIDERS])[provider]
     finished = np.minimum(
         started + (rng.lognormal(0.5, 0.8, count) * SECOND).astype(np.int64), end_us - 1
     )
     resource = rng.integers(1, scale.resources + 1, count)
-    errors = rng.integers(0, len(catalog.CALENDAR_ERRORS), count)
+    errors = rng.integers(0, len(vocabulary.CALENDAR_ERRORS), count)
     return pa.table(
         {
             "id": pa.array(np.arange(1, count + 1)),
-            "provider": text_from([p[0] for p in catalog.CALENDAR_PROVIDERS], provider),
+            "provider": text_from([p[0] for p in vocabulary.CALENDAR_PROVIDERS], provider),
             "calendar_id": tokens("cal_", resource, seed + 6),
             "resource_id": pa.array(resource),
             "started_at": timestamps(started),
             "finished_at": timestamps(finished),
             "status": pa.array(np.where(failed, "failed", "ok").tolist()),
-            "error": text_from(catalog.CALENDAR_ERRORS, errors, ~failed),
+            "error": text_from(vocabulary.CALENDAR_ERRORS, errors, ~failed),
             "updated_at": timestamps(finished),
         }
     )
@@ -259,9 +263,9 @@ def calendar_syncs_table(
 
 def service_checks_table(seed: int, start_us: int, end_us: int) -> pa.Table:
     rng = np.random.default_rng([seed, 23])
-    interval = catalog.SERVICE_CHECK_INTERVAL_SECONDS * SECOND
+    interval = vocabulary.SERVICE_CHECK_INTERVAL_SECONDS * SECOND
     ticks = np.arange(start_us - start_us % interval + interval, end_us, interval)
-    services = len(catalog.SERVICES)
+    services = len(vocabulary.SERVICES)
     checked = np.repeat(ticks, services) + rng.integers(0, SECOND, len(ticks) * services)
     service = np.tile(np.arange(services), len(ticks))
     count = len(checked)
@@ -270,7 +274,7 @@ def service_checks_table(seed: int, start_us: int, end_us: int) -> pa.Table:
     return pa.table(
         {
             "id": pa.array(np.arange(1, count + 1)),
-            "service": text_from(catalog.SERVICES, service),
+            "service": text_from(vocabulary.SERVICES, service),
             "checked_at": timestamps(checked),
             "ok": pa.array(ok),
             "latency_ms": pa.array(latency),
@@ -280,7 +284,7 @@ def service_checks_table(seed: int, start_us: int, end_us: int) -> pa.Table:
 
 
 def support_tickets_table(
-    scale: catalog.Scale, seed: int, start_us: int, end_us: int, count: int
+    scale: vocabulary.Scale, seed: int, start_us: int, end_us: int, count: int
 ) -> pa.Table:
     rng = np.random.default_rng([seed, 24])
     opened = sample_times(rng, count, start_us, end_us)
@@ -289,13 +293,13 @@ def support_tickets_table(
     resolved = resolved_at < end_us
     still_open = np.where(rng.random(count) < 0.3, "pending", "open")
     status = np.where(resolved, "resolved", still_open)
-    subjects = rng.integers(0, len(catalog.TICKET_SUBJECTS), count)
+    subjects = rng.integers(0, len(vocabulary.TICKET_SUBJECTS), count)
     return pa.table(
         {
             "id": pa.array(np.arange(1, count + 1)),
             "customer_id": pa.array(rng.integers(1, scale.customers + 1, count)),
-            "subject": text_from(catalog.TICKET_SUBJECTS, subjects),
-            "priority": pick_values(rng, catalog.TICKET_PRIORITIES, count),
+            "subject": text_from(vocabulary.TICKET_SUBJECTS, subjects),
+            "priority": pick_values(rng, vocabulary.TICKET_PRIORITIES, count),
             "status": pa.array(status.tolist()),
             "opened_at": timestamps(opened),
             "resolved_at": timestamps(resolved_at, ~resolved),

@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from core.database import connect
 from core.settings import SimulatorSettings
-from simulator import catalog
+from simulator import vocabulary
 from simulator.activity_history import (
     api_log_slices,
     calendar_syncs_table,
@@ -77,7 +77,7 @@ class BackfillRefused(Exception):
 @dataclass(frozen=True)
 class BackfillPlan:
     days: float
-    scale: catalog.Scale
+    scale: vocabulary.Scale
     seed: int
     until: datetime
 

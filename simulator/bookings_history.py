@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from simulator import catalog
+from simulator import vocabulary
 from simulator.clock import DAY, HOUR, MINUTE, SECOND
 from simulator.columns import Bools, Ints, nullable_ints, pick, timestamps
 from simulator.seasonality import sample_times
@@ -20,7 +20,7 @@ from simulator.world import World
 
 PENDING, CONFIRMED, CANCELLED, FAILED = 0, 1, 2, 3
 STATUS_NAMES = ("pending", "confirmed", "cancelled", "failed")
-SLOTS_PER_DAY = catalog.CLOSE_HOUR - catalog.OPEN_HOUR
+SLOTS_PER_DAY = vocabulary.CLOSE_HOUR - vocabulary.OPEN_HOUR
 DOUBLE_BOOKING_SHARE = 0.0003
 NONE = -1
 
@@ -33,16 +33,16 @@ class BookingHistory:
     confirmed: Ints  # NONE when never confirmed
     status: Ints
     amount: Ints
-    currency: Ints  # index into catalog.CURRENCIES
+    currency: Ints  # index into vocabulary.CURRENCIES
     customer: Ints  # customer id
     failed_payment: Bools  # failed because the payment failed (not because of the slot)
     table: pa.Table
 
 
 def _draw_slots(rng: np.random.Generator, created: Ints, count: int) -> Ints:
-    lead = np.minimum(rng.geometric(0.3, count) - 1, catalog.MAX_LEAD_DAYS)
+    lead = np.minimum(rng.geometric(0.3, count) - 1, vocabulary.MAX_LEAD_DAYS)
     slot = rng.integers(0, SLOTS_PER_DAY, count)
-    start = (created // DAY + lead) * DAY + (catalog.OPEN_HOUR + slot) * HOUR
+    start = (created // DAY + lead) * DAY + (vocabulary.OPEN_HOUR + slot) * HOUR
     return np.where(start < created + 30 * MINUTE, start + DAY, start)
 
 
@@ -70,9 +70,9 @@ def _lifecycle(
     """status, confirmed_at and cancelled_at (NONE when unset), and payment failures."""
     count = len(created)
     draw = rng.random(count)
-    payment_failed = ~collided & (draw < catalog.BOOKING_FAIL_SHARE)
+    payment_failed = ~collided & (draw < vocabulary.BOOKING_FAIL_SHARE)
     failed = collided | payment_failed
-    expired = ~failed & (draw < catalog.BOOKING_FAIL_SHARE + catalog.BOOKING_EXPIRE_SHARE)
+    expired = ~failed & (draw < vocabulary.BOOKING_FAIL_SHARE + vocabulary.BOOKING_EXPIRE_SHARE)
 
     confirmed = created + 2 * SECOND + rng.exponential(25 * SECOND, count).astype(np.int64)
     confirmed[failed | expired] = NONE
@@ -96,7 +96,7 @@ def build_bookings(
     status, confirmed, cancelled, payment_failed = _lifecycle(rng, created, collided)
 
     # Later cancellations of confirmed bookings, between confirmation and the slot.
-    cancel_later = (status == CONFIRMED) & (rng.random(count) < catalog.BOOKING_CANCEL_SHARE)
+    cancel_later = (status == CONFIRMED) & (rng.random(count) < vocabulary.BOOKING_CANCEL_SHARE)
     cancel_at = confirmed + (rng.random(count) * (start - confirmed)).astype(np.int64)
     cancel_later &= cancel_at < end_us
     cancelled[cancel_later] = cancel_at[cancel_later]
@@ -111,7 +111,7 @@ def build_bookings(
     _add_double_bookings(rng, resource, start, created, confirmed)
     duration = np.asarray([30, 45, 60])[pick(rng, [0.5, 0.2, 0.3], count)] * MINUTE
     location = world.resource_location[resource]
-    currency_names = [row[0] for row in catalog.CURRENCIES]
+    currency_names = [row[0] for row in vocabulary.CURRENCIES]
     currency = np.asarray(
         [
             currency_names.index(world.location_currency[i])

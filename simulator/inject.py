@@ -19,9 +19,9 @@ import psycopg
 
 from core.database import connect
 from core.settings import Thresholds
-from simulator import catalog
-from simulator import live_queries as q
+from simulator import vocabulary
 from simulator.live_model import ticket_row
+from simulator.queries import live as q
 from simulator.webhook_backlog import inject_backlog
 
 APPLICATION = "opsdeck-simulator-inject"
@@ -88,7 +88,7 @@ def chargeback_spike(ctx: InjectionContext) -> str:
     victims = ctx.platform.execute(q.RECENT_CAPTURED, (needed,)).fetchall()
     if len(victims) < needed:
         raise InjectionError(f"only {len(victims)} captured live charges in 24 h; need {needed}")
-    reasons = [ctx.rng.choice(catalog.CHARGEBACK_REASONS) for _ in victims]
+    reasons = [ctx.rng.choice(vocabulary.CHARGEBACK_REASONS) for _ in victims]
     ctx.platform.execute(
         q.INSERT_CHARGEBACKS, ([v[0] for v in victims], [v[1] for v in victims], reasons)
     )
@@ -176,7 +176,7 @@ INJECTIONS: dict[str, Injection] = {
     "webhook-backlog": webhook_backlog,
 }
 STREAM_KINDS = frozenset({"api-5xx-burst", "service-down", "stuck-bookings"})
-assert set(INJECTIONS) == set(catalog.INJECTION_KINDS)
+assert set(INJECTIONS) == set(vocabulary.INJECTION_KINDS)
 
 
 class InjectionError(Exception):

@@ -21,14 +21,14 @@ import numpy as np
 import psycopg
 
 from core.database import connect
-from simulator import catalog
-from simulator import live_queries as q
+from simulator import vocabulary
 from simulator.copy_loader import CopyLoader
 from simulator.live_context import LiveOptions, PlatformShape, Scheduler, Stats
 from simulator.live_model import Anomalies
 from simulator.live_writer import Batch, Writer
 from simulator.occupancy import Occupancy, Resource
 from simulator.psp_sender import PspSender
+from simulator.queries import live as q
 from simulator.world import (
     CURRENCY_FACTOR,
     build_world,
@@ -147,7 +147,7 @@ class LiveSimulator:
 
 
 def _load_dimensions(url: str, seed: int) -> None:
-    world = build_world(catalog.SCALES["small"], seed)
+    world = build_world(vocabulary.SCALES["small"], seed)
     loader = CopyLoader(url, lambda table, rows: None)
     start = int(time.time() * 1e6)
     loader.load("locations", [locations_table(world, start)])
@@ -164,7 +164,7 @@ def _load_dimensions(url: str, seed: int) -> None:
 
 def _location_currencies(conn: psycopg.Connection[Any], seed: int) -> dict[int, str]:
     found = {int(loc): str(cur).strip() for loc, cur in conn.execute(q.LOCATION_CURRENCIES)}
-    world = build_world(catalog.SCALES["small"], seed)
+    world = build_world(vocabulary.SCALES["small"], seed)
     for index, currency in enumerate(world.location_currency):
         found.setdefault(index + 1, currency)
     return found

@@ -17,14 +17,14 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from core.settings import SimulatorSettings
-from simulator import catalog
+from simulator import vocabulary
 from simulator.live_model import Anomalies
 from simulator.occupancy import Occupancy, Resource
 from simulator.psp_sender import PspSender, PspWebhooks
 from simulator.seasonality import intensity
 
 # Rows per payment attempt, from the small scale's daily volumes.
-_S = catalog.SCALES["small"]
+_S = vocabulary.SCALES["small"]
 PER_ATTEMPT = {
     "bookings": _S.bookings_per_day / _S.transactions_per_day,
     "api_logs": _S.api_logs_per_day / _S.transactions_per_day,
@@ -34,10 +34,12 @@ PER_ATTEMPT = {
 }
 # A first attempt fails at ATTEMPT_FAILURE_SHARE and is retried (twice at most) at
 # RETRY_SHARE; a retry fails again at 1 - RETRY_SUCCESS_SHARE.
-_RETRY = catalog.ATTEMPT_FAILURE_SHARE * catalog.RETRY_SHARE
-ATTEMPTS_PER_INTENT = 1 + _RETRY * (1 + (1 - catalog.RETRY_SUCCESS_SHARE) * catalog.RETRY_SHARE)
+_RETRY = vocabulary.ATTEMPT_FAILURE_SHARE * vocabulary.RETRY_SHARE
+ATTEMPTS_PER_INTENT = 1 + _RETRY * (
+    1 + (1 - vocabulary.RETRY_SUCCESS_SHARE) * vocabulary.RETRY_SHARE
+)
 _SIMULATOR = SimulatorSettings()  # the defaults
-PAID_BOOKING_SHARE = (1 - catalog.BOOKING_EXPIRE_SHARE) * catalog.BOOKING_PAID_SHARE
+PAID_BOOKING_SHARE = (1 - vocabulary.BOOKING_EXPIRE_SHARE) * vocabulary.BOOKING_PAID_SHARE
 
 
 @dataclass(frozen=True)

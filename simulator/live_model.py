@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from simulator import catalog
+from simulator import vocabulary
 from simulator.world import CURRENCY_FACTOR
 
 if TYPE_CHECKING:
@@ -63,8 +63,8 @@ class Anomalies:
 
 
 def new_card(rng: random.Random) -> tuple[str, str, str]:
-    brand = str(weighted(rng, catalog.CARD_BRANDS))
-    country = str(weighted(rng, catalog.CARD_COUNTRIES))
+    brand = str(weighted(rng, vocabulary.CARD_BRANDS))
+    country = str(weighted(rng, vocabulary.CARD_COUNTRIES))
     return brand, f"{rng.randrange(10_000):04d}", country
 
 
@@ -86,7 +86,7 @@ def booking_row(rng: random.Random, slot: Slot, customers: int) -> tuple[object,
 
 
 def standalone_intent(rng: random.Random, customers: int, test_share: float, serial: str) -> Intent:
-    currency = str(weighted(rng, catalog.CURRENCIES))
+    currency = str(weighted(rng, vocabulary.CURRENCIES))
     amount = int(rng.randrange(5, 400) * 100 * CURRENCY_FACTOR[currency])
     return Intent(
         intent_id=serial,
@@ -100,13 +100,15 @@ def standalone_intent(rng: random.Random, customers: int, test_share: float, ser
 
 
 def attempt_outcome(rng: random.Random, intent: Intent, serial: str) -> Attempt:
-    """First attempts fail at the catalog's rate; retries recover at the retry rate."""
+    """First attempts fail at the vocabulary's rate; retries recover at the retry rate."""
     fail_share = (
-        catalog.ATTEMPT_FAILURE_SHARE if intent.attempt == 1 else 1 - catalog.RETRY_SUCCESS_SHARE
+        vocabulary.ATTEMPT_FAILURE_SHARE
+        if intent.attempt == 1
+        else 1 - vocabulary.RETRY_SUCCESS_SHARE
     )
     failed = rng.random() < fail_share
-    code = str(weighted(rng, catalog.FAILURE_CODES)) if failed else None
-    psp = catalog.PSP_BY_CURRENCY[intent.currency]
+    code = str(weighted(rng, vocabulary.FAILURE_CODES)) if failed else None
+    psp = vocabulary.PSP_BY_CURRENCY[intent.currency]
     score = (
         None
         if rng.random() < 0.03
@@ -130,22 +132,22 @@ def api_log_row(
     server_error_share: float | None,
 ) -> tuple[object, ...]:
     """Columns of INSERT_API_LOGS for one request."""
-    route = rng.choices(catalog.ROUTES, weights=[r.weight for r in catalog.ROUTES])[0]
+    route = rng.choices(vocabulary.ROUTES, weights=[r.weight for r in vocabulary.ROUTES])[0]
     duration = route.median_ms * rng.lognormvariate(0.0, route.sigma)
-    if rng.random() < catalog.LATENCY_TAIL_SHARE:
-        duration *= 1 + catalog.LATENCY_TAIL_FACTOR * rng.random()
+    if rng.random() < vocabulary.LATENCY_TAIL_SHARE:
+        duration *= 1 + vocabulary.LATENCY_TAIL_FACTOR * rng.random()
     if server_error_share is not None and rng.random() < server_error_share:
-        status = rng.choice(catalog.SERVER_ERROR_CODES)
+        status = rng.choice(vocabulary.SERVER_ERROR_CODES)
     else:
-        status = int(weighted(rng, catalog.STATUS_CODES))  # type: ignore[call-overload]
+        status = int(weighted(rng, vocabulary.STATUS_CODES))  # type: ignore[call-overload]
     object_id = rng.randrange(1, 5_000_000)
     kind = route.route.split("/")[2]
     path = route.route.replace("{id}", f"{kind[:3]}_{object_id}")
     webhook = route.route.startswith("/v1/webhooks")
     account = None if webhook or status == 401 else rng.randrange(accounts)
-    error_type, error_message = catalog.ERROR_TYPES.get(status, (None, None))
+    error_type, error_message = vocabulary.ERROR_TYPES.get(status, (None, None))
     trace = (
-        catalog.STACK_TRACE.format(handler=kind, line=120, line2=40, error="OperationalError")
+        vocabulary.STACK_TRACE.format(handler=kind, line=120, line2=40, error="OperationalError")
         if status >= 500
         else None
     )
@@ -164,7 +166,7 @@ def api_log_row(
         None if account is None else f"acct_{account:013d}",
         f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}",
         rng.random() >= test_share,
-        str(weighted(rng, catalog.API_VERSIONS)),
+        str(weighted(rng, vocabulary.API_VERSIONS)),
         f"idk_{serial}" if route.method == "POST" and rng.random() < 0.7 else None,
         error_type,
         error_message,
@@ -177,7 +179,7 @@ def api_log_row(
 
 def calendar_sync_row(rng: random.Random, resource_id: int) -> tuple[object, ...]:
     provider, _, fail_share = rng.choices(
-        catalog.CALENDAR_PROVIDERS, weights=[p[1] for p in catalog.CALENDAR_PROVIDERS]
+        vocabulary.CALENDAR_PROVIDERS, weights=[p[1] for p in vocabulary.CALENDAR_PROVIDERS]
     )[0]
     failed = rng.random() < fail_share
     return (
@@ -186,15 +188,15 @@ def calendar_sync_row(rng: random.Random, resource_id: int) -> tuple[object, ...
         resource_id,
         round(rng.lognormvariate(7.0, 0.8), 3),
         "failed" if failed else "ok",
-        rng.choice(catalog.CALENDAR_ERRORS) if failed else None,
+        rng.choice(vocabulary.CALENDAR_ERRORS) if failed else None,
     )
 
 
 def ticket_row(rng: random.Random, customers: int, age_seconds: float = 0.0) -> tuple[object, ...]:
     return (
         rng.randrange(1, customers + 1),
-        rng.choice(catalog.TICKET_SUBJECTS),
-        str(weighted(rng, catalog.TICKET_PRIORITIES)),
+        rng.choice(vocabulary.TICKET_SUBJECTS),
+        str(weighted(rng, vocabulary.TICKET_PRIORITIES)),
         age_seconds,
     )
 

@@ -17,8 +17,7 @@ import numpy as np
 import psycopg
 
 from core.database import close_quietly, connect
-from simulator import catalog
-from simulator import live_queries as q
+from simulator import vocabulary
 from simulator.live_model import (
     Attempt,
     Intent,
@@ -32,6 +31,7 @@ from simulator.live_model import (
     ticket_row,
 )
 from simulator.occupancy import Slot
+from simulator.queries import live as q
 
 if TYPE_CHECKING:
     from simulator.live_context import WriterContext
@@ -193,10 +193,10 @@ class Writer:
     def _periodic(self, batch: Batch, mono: float) -> None:
         if self.index != 0:
             return
-        if mono - self._last_checks >= catalog.SERVICE_CHECK_INTERVAL_SECONDS:
+        if mono - self._last_checks >= vocabulary.SERVICE_CHECK_INTERVAL_SECONDS:
             self._last_checks = mono
             down = self.sim.anomalies.service_down_until > mono
-            for service in catalog.SERVICES:
+            for service in vocabulary.SERVICES:
                 ok = not (down and service == "booking_api")
                 latency = self.rng.lognormvariate(3.0, 0.4) * (1 if ok else 40)
                 batch.checks.append((service, ok, round(latency, 2)))
@@ -325,7 +325,7 @@ class Writer:
         self._free_slots(batch)
         schedule, rng = self.sim.scheduler.add, self.rng
         for booking_id, row in zip(batch.booking_ids, batch.bookings, strict=True):
-            if rng.random() < catalog.BOOKING_EXPIRE_SHARE:
+            if rng.random() < vocabulary.BOOKING_EXPIRE_SHARE:
                 continue  # never paid: the platform's sweep cancels it after 8 minutes
             customer, amount, currency = row[1], row[6], row[7]
             assert isinstance(customer, int)
@@ -334,7 +334,7 @@ class Writer:
             intent = Intent(
                 f"piL{booking_id}", customer, amount, currency, True, booking_id, new_card(rng)
             )
-            if rng.random() < catalog.BOOKING_PAID_SHARE:
+            if rng.random() < vocabulary.BOOKING_PAID_SHARE:
                 schedule(rng.uniform(0.3, 2.0), "attempt", intent)
             else:
                 schedule(rng.uniform(1.0, 5.0), "confirm", (booking_id, None, None))
@@ -343,7 +343,7 @@ class Writer:
         for tid, intent in batch.capture:
             self._after_capture(tid, intent)
         for confirmed in batch.confirm:
-            if rng.random() < catalog.BOOKING_CANCEL_SHARE:
+            if rng.random() < vocabulary.BOOKING_CANCEL_SHARE:
                 schedule(rng.uniform(5.0, 600.0), "cancel", confirmed)
         for _, paid_by, payment in batch.cancel:
             if paid_by is not None and payment is not None:
@@ -362,12 +362,12 @@ class Writer:
         intent = attempt.intent
         self._report_to_psp(tid, attempt)
         if attempt.status == "failed":
-            if intent.attempt < 3 and rng.random() < catalog.RETRY_SHARE:
+            if intent.attempt < 3 and rng.random() < vocabulary.RETRY_SHARE:
                 retry = replace(intent, attempt=intent.attempt + 1)
                 schedule(rng.uniform(2.0, 8.0), "attempt", retry)
             elif intent.booking_id is not None:
                 schedule(rng.uniform(0.5, 2.0), "fail_booking", intent.booking_id)
-        elif intent.booking_id is None and rng.random() < catalog.VOID_SHARE:
+        elif intent.booking_id is None and rng.random() < vocabulary.VOID_SHARE:
             schedule(rng.uniform(1.0, 5.0), "void", tid)
         else:
             schedule(rng.uniform(0.3, 2.0), "capture", (tid, intent))
@@ -402,18 +402,18 @@ class Writer:
             schedule(rng.uniform(0.2, 1.0), "confirm", (intent.booking_id, intent, tid))
         else:
             draw = rng.random()
-            if draw < catalog.REFUND_SHARE:
+            if draw < vocabulary.REFUND_SHARE:
                 schedule(
                     rng.uniform(20.0, 600.0),
                     "refund",
                     (tid, intent.amount, "requested_by_customer"),
                 )
-            elif draw < catalog.REFUND_SHARE + catalog.PARTIAL_REFUND_SHARE:
+            elif draw < vocabulary.REFUND_SHARE + vocabulary.PARTIAL_REFUND_SHARE:
                 schedule(
                     rng.uniform(20.0, 600.0),
                     "refund",
                     (tid, max(1, intent.amount // 3), "duplicate"),
                 )
-        if rng.random() < catalog.CHARGEBACK_SHARE:
-            reason = rng.choice(catalog.CHARGEBACK_REASONS)
+        if rng.random() < vocabulary.CHARGEBACK_SHARE:
+            reason = rng.choice(vocabulary.CHARGEBACK_REASONS)
             schedule(rng.uniform(60.0, 900.0), "chargeback", (tid, intent.amount, reason))

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from simulator import catalog
+from simulator import vocabulary
 
 UNIT = timedelta(minutes=15)
 LEAD_DAYS = 60  # how far ahead customers book
@@ -60,11 +60,11 @@ class Occupancy:
 
     def reserve(self, rng: random.Random, now: datetime) -> Slot | None:
         """A free slot (reserved for the caller), or None when a few tries find none."""
-        open_units = (catalog.CLOSE_HOUR - catalog.OPEN_HOUR) * 4
+        open_units = (vocabulary.CLOSE_HOUR - vocabulary.OPEN_HOUR) * 4
         for _ in range(TRIES):
             minutes = rng.choice((30, 45, 60))
             day = (now + timedelta(days=min(int(rng.expovariate(0.12)), LEAD_DAYS))).replace(
-                hour=catalog.OPEN_HOUR, minute=0, second=0, microsecond=0
+                hour=vocabulary.OPEN_HOUR, minute=0, second=0, microsecond=0
             )
             start = day + rng.randrange(open_units - minutes // 15 + 1) * UNIT
             if start < now + timedelta(minutes=30):

@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from simulator import catalog
+from simulator import vocabulary
 from simulator.bookings_history import NONE, BookingHistory
 from simulator.clock import DAY, HOUR, MINUTE, SECOND
 from simulator.columns import (
@@ -31,8 +31,8 @@ from simulator.columns import (
 )
 from simulator.seasonality import sample_times
 
-CURRENCY_NAMES = tuple(row[0] for row in catalog.CURRENCIES)
-FAILURE_NAMES = tuple(row[0] for row in catalog.FAILURE_CODES)
+CURRENCY_NAMES = tuple(row[0] for row in vocabulary.CURRENCIES)
+FAILURE_NAMES = tuple(row[0] for row in vocabulary.FAILURE_CODES)
 PSP_STATUS = {
     "pending": "pending",
     "authorized": "requires_capture",
@@ -117,7 +117,7 @@ def _standalone_intents(
     succeeds = rng.random(count) < STANDALONE_SUCCESS
     attempts = _attempt_counts(rng, succeeds)
     spacing = rng.integers(1, 30, count) * MINUTE
-    currency = pick(rng, [row[1] for row in catalog.CURRENCIES], count)
+    currency = pick(rng, [row[1] for row in vocabulary.CURRENCIES], count)
     factor = np.asarray([1.0, 0.92, 0.8, 1500.0])[currency]
     return Intents(
         customer=rng.integers(1, customers + 1, count),
@@ -180,7 +180,9 @@ def build_transactions(intents: Intents, seed: int, end_us: int) -> TransactionH
     captured = np.where(success, at + rng.integers(200, 2000, count) * 1000, NONE)
     status = np.where(success, "captured", "failed").astype(object)
     voided = (
-        success & (intents.booking[intent_index] == NONE) & (rng.random(count) < catalog.VOID_SHARE)
+        success
+        & (intents.booking[intent_index] == NONE)
+        & (rng.random(count) < vocabulary.VOID_SHARE)
     )
     status[voided] = "voided"
     captured[voided] = NONE
@@ -188,15 +190,15 @@ def build_transactions(intents: Intents, seed: int, end_us: int) -> TransactionH
     status[not_yet] = "authorized"
     captured[not_yet] = NONE
     failed = status == "failed"
-    failure = pick(rng, [row[1] for row in catalog.FAILURE_CODES], count)
+    failure = pick(rng, [row[1] for row in vocabulary.FAILURE_CODES], count)
 
     refund_draw = rng.random(count)
     refund_at = captured + rng.exponential(2 * DAY, count).astype(np.int64)
-    refunded = (captured != NONE) & (refund_draw < catalog.REFUND_SHARE) & (refund_at < end_us)
+    refunded = (captured != NONE) & (refund_draw < vocabulary.REFUND_SHARE) & (refund_at < end_us)
     partial = (
         (captured != NONE)
-        & (refund_draw >= catalog.REFUND_SHARE)
-        & (refund_draw < catalog.REFUND_SHARE + catalog.PARTIAL_REFUND_SHARE)
+        & (refund_draw >= vocabulary.REFUND_SHARE)
+        & (refund_draw < vocabulary.REFUND_SHARE + vocabulary.PARTIAL_REFUND_SHARE)
         & (refund_at < end_us)
     )
     status[refunded] = "refunded"
@@ -225,9 +227,9 @@ def build_transactions(intents: Intents, seed: int, end_us: int) -> TransactionH
             "psp_id": join(psp_prefix, tokens("", ids, seed)),
             "payment_intent_id": tokens("pi_", intent_index.astype(np.int64) + 1, seed + 1),
             "attempt": pa.array(attempt),
-            "card_brand": pick_values(rng, catalog.CARD_BRANDS, count),
+            "card_brand": pick_values(rng, vocabulary.CARD_BRANDS, count),
             "card_last4": digits(rng, count, 4),
-            "card_country": pick_values(rng, catalog.CARD_COUNTRIES, count),
+            "card_country": pick_values(rng, vocabulary.CARD_COUNTRIES, count),
             "fraud_score": nullable_ints(fraud, rng.random(count) < 0.03),
             "livemode": pa.array(intents.livemode[intent_index]),
             "created_at": timestamps(at),
@@ -285,13 +287,13 @@ def refunds_table(history: TransactionHistory, seed: int) -> pa.Table:
     at = history.refund_at[index]
     order = np.argsort(at, kind="stable")
     index, refund_amount, at = index[order], refund_amount[order], at[order]
-    reasons = rng.integers(0, len(catalog.REFUND_REASONS), len(index))
+    reasons = rng.integers(0, len(vocabulary.REFUND_REASONS), len(index))
     return pa.table(
         {
             "id": pa.array(np.arange(1, len(index) + 1)),
             "transaction_id": pa.array(index + 1),
             "amount_cents": pa.array(refund_amount),
-            "reason": text_from(catalog.REFUND_REASONS, reasons),
+            "reason": text_from(vocabulary.REFUND_REASONS, reasons),
             "created_at": timestamps(at),
             "updated_at": timestamps(at),
         }
@@ -301,7 +303,7 @@ def refunds_table(history: TransactionHistory, seed: int) -> pa.Table:
 def chargebacks_table(history: TransactionHistory, seed: int, end_us: int) -> pa.Table:
     rng = np.random.default_rng([seed, 15])
     captured = history.captured
-    chosen = (captured != NONE) & (rng.random(len(captured)) < catalog.CHARGEBACK_SHARE)
+    chosen = (captured != NONE) & (rng.random(len(captured)) < vocabulary.CHARGEBACK_SHARE)
     at = captured + rng.integers(1, 20, len(captured)) * DAY + rng.integers(0, DAY, len(captured))
     index = np.flatnonzero(chosen & (at < end_us))
     at = at[index]
@@ -312,13 +314,13 @@ def chargebacks_table(history: TransactionHistory, seed: int, end_us: int) -> pa
         (("needs_response", 0.4), ("under_review", 0.3), ("won", 0.15), ("lost", 0.15)),
         len(index),
     )
-    reasons = rng.integers(0, len(catalog.CHARGEBACK_REASONS), len(index))
+    reasons = rng.integers(0, len(vocabulary.CHARGEBACK_REASONS), len(index))
     return pa.table(
         {
             "id": pa.array(np.arange(1, len(index) + 1)),
             "transaction_id": pa.array(index + 1),
             "amount_cents": pa.array(history.table["amount_cents"].to_numpy()[index]),
-            "reason": text_from(catalog.CHARGEBACK_REASONS, reasons),
+            "reason": text_from(vocabulary.CHARGEBACK_REASONS, reasons),
             "status": status,
             "created_at": timestamps(at),
             "updated_at": timestamps(at),

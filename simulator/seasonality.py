@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import numpy as np
 import numpy.typing as npt
 
-from simulator.catalog import HOURLY, WEEKLY
+from simulator.vocabulary import HOURLY, WEEKLY
 
 _HOURLY = np.asarray(HOURLY) / np.mean(HOURLY)
 _WEEKLY = np.asarray(WEEKLY) / np.mean(WEEKLY)

@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from simulator import catalog
+from simulator import vocabulary
 from simulator.columns import (
     Floats,
     Ints,
@@ -30,7 +30,7 @@ CURRENCY_FACTOR = {"USD": 1.0, "EUR": 0.92, "GBP": 0.8, "NGN": 1500.0}
 
 @dataclass(frozen=True)
 class World:
-    scale: catalog.Scale
+    scale: vocabulary.Scale
     location_currency: tuple[str, ...]  # by location index (id - 1)
     staff_location: Ints  # by staff index
     resource_location: Ints  # location index of each resource
@@ -43,11 +43,11 @@ class World:
         return self.scale.customers
 
 
-def build_world(scale: catalog.Scale, seed: int) -> World:
+def build_world(scale: vocabulary.Scale, seed: int) -> World:
     rng = np.random.default_rng([seed, 1])
-    currencies = [row[0] for row in catalog.CURRENCIES]
+    currencies = [row[0] for row in vocabulary.CURRENCIES]
     location_currency = tuple(
-        currencies[i] for i in pick(rng, [row[1] for row in catalog.CURRENCIES], scale.locations)
+        currencies[i] for i in pick(rng, [row[1] for row in vocabulary.CURRENCIES], scale.locations)
     )
     staff_location = rng.integers(0, scale.locations, scale.staff)
     resource_location = rng.integers(0, scale.locations, scale.resources)
@@ -72,7 +72,7 @@ def build_world(scale: catalog.Scale, seed: int) -> World:
 
 
 def location_names(count: int) -> list[str]:
-    cities = catalog.CITIES
+    cities = vocabulary.CITIES
     return [
         cities[i % len(cities)] + ("" if i < len(cities) else f" {i // len(cities) + 1}")
         for i in range(count)
@@ -94,8 +94,8 @@ def locations_table(world: World, at_us: int) -> pa.Table:
 def staff_table(world: World, seed: int, at_us: int) -> pa.Table:
     rng = np.random.default_rng([seed, 2])
     count = world.scale.staff
-    first = text_from(catalog.FIRST_NAMES, rng.integers(0, len(catalog.FIRST_NAMES), count))
-    last = text_from(catalog.LAST_NAMES, rng.integers(0, len(catalog.LAST_NAMES), count))
+    first = text_from(vocabulary.FIRST_NAMES, rng.integers(0, len(vocabulary.FIRST_NAMES), count))
+    last = text_from(vocabulary.LAST_NAMES, rng.integers(0, len(vocabulary.LAST_NAMES), count))
     return pa.table(
         {
             "id": pa.array(np.arange(1, count + 1)),
@@ -109,12 +109,12 @@ def staff_table(world: World, seed: int, at_us: int) -> pa.Table:
 def resources_table(world: World, at_us: int) -> pa.Table:
     count = world.scale.resources
     index = np.arange(count)
-    kinds = text_from(catalog.RESOURCE_KINDS, index % len(catalog.RESOURCE_KINDS))
+    kinds = text_from(vocabulary.RESOURCE_KINDS, index % len(vocabulary.RESOURCE_KINDS))
     staff = world.resource_staff
     return pa.table(
         {
             "id": pa.array(index + 1),
-            "name": join(kinds, " ", as_text(index // len(catalog.RESOURCE_KINDS) + 1)),
+            "name": join(kinds, " ", as_text(index // len(vocabulary.RESOURCE_KINDS) + 1)),
             "location_id": pa.array(world.resource_location + 1),
             "staff_id": pa.array(staff + 1, mask=staff < 0),
             "updated_at": timestamps(np.full(count, at_us)),
@@ -126,8 +126,8 @@ def customers_table(world: World, seed: int, start_us: int) -> pa.Table:
     rng = np.random.default_rng([seed, 3])
     count = world.customers
     ids = np.arange(1, count + 1)
-    first = text_from(catalog.FIRST_NAMES, rng.integers(0, len(catalog.FIRST_NAMES), count))
-    last = text_from(catalog.LAST_NAMES, rng.integers(0, len(catalog.LAST_NAMES), count))
+    first = text_from(vocabulary.FIRST_NAMES, rng.integers(0, len(vocabulary.FIRST_NAMES), count))
+    last = text_from(vocabulary.LAST_NAMES, rng.integers(0, len(vocabulary.LAST_NAMES), count))
     year_us = 365 * 86_400 * 1_000_000
     created = np.sort(start_us - rng.integers(0, 2 * year_us, count))
     no_phone = rng.random(count) < 0.2

@@ -174,7 +174,7 @@ def history_template(admin_url: str, template_db: str) -> Iterator[str]:
 
     from core.settings import SimulatorSettings
     from simulator.backfill import BackfillPlan, run_backfill
-    from simulator.catalog import SCALES
+    from simulator.vocabulary import SCALES
 
     name = create_database(admin_url, template_db)
     url = with_database(admin_url, name)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.settings import Settings
 from opsdeck.cli.errors import CommandError
-from simulator.catalog import INJECTION_KINDS, SCALES
+from simulator.vocabulary import INJECTION_KINDS, SCALES
 
 if TYPE_CHECKING:
     from simulator.copy_loader import LoadStats

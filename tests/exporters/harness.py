@@ -20,8 +20,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from core.settings import SimulatorSettings
 from opsdeck.embedded import free_port
 from simulator.backfill import BackfillPlan, run_backfill
-from simulator.catalog import SCALES
 from simulator.live import LiveOptions, LiveSimulator
+from simulator.vocabulary import SCALES
 from tests.conftest import REPO, opsdeck_env
 from tests.exporters.truth import Series
 

@@ -9,7 +9,7 @@ import pytest
 
 from core.settings import SimulatorSettings
 from simulator.backfill import PLATFORM_TABLES, BackfillPlan, BackfillRefused, run_backfill
-from simulator.catalog import SCALES
+from simulator.vocabulary import SCALES
 from tests.conftest import opsdeck_env, run_opsdeck
 
 UNTIL = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)

@@ -11,7 +11,7 @@ import pytest
 from core.settings import Thresholds
 from simulator.inject import INJECTIONS, InjectionError, inject
 from simulator.live import LiveOptions, LiveSimulator
-from simulator.live_queries import SWEEP_UNPAID_BOOKINGS
+from simulator.queries.live import SWEEP_UNPAID_BOOKINGS
 
 T = Thresholds()
 

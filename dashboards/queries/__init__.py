@@ -1,0 +1,1 @@
+"""SQL of the dashboards' PostgreSQL panels, one module per dashboard."""

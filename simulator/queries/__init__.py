@@ -1,0 +1,1 @@
+"""SQL of the simulator, one module per concern."""
