@@ -13,7 +13,7 @@ from api.auth import api_keys, passwords, totp
 from api.auth.sessions import revoke_user_sessions
 from api.queries import access as sql
 from api.rbac import Role
-from core.audit import AuditEntry, record_sync
+from core.audit import AuditEntry, record_in_sync
 
 
 class AccountError(Exception):
@@ -29,7 +29,7 @@ class Admin:
     sessions: redis.Redis | None
 
     def audit(self, action: str, target_type: str, target_id: str, **details: Any) -> None:
-        record_sync(
+        record_in_sync(
             self.conn,
             AuditEntry(
                 actor=self.actor,

@@ -95,11 +95,14 @@ def safe_next(target: str | None) -> str:
 
 
 def audit_entry(request: Request, action: str, **fields: Any) -> AuditEntry:
-    """An audit entry for what the signed-in principal does in this request."""
-    principal = principal_of(request)
+    """The audit entry for what happens in this request: its id and client address, and as
+    actor the signed-in principal, unless ``fields`` name the ``actor`` (a sign-in, or a
+    refusal, before the request holds a principal). Other ``fields`` are
+    :class:`~core.audit.AuditEntry`'s; an unknown one is a TypeError."""
+    if "actor" not in fields:
+        principal = principal_of(request)
+        fields = {"actor": principal.name, "actor_role": principal.role, **fields}
     return AuditEntry(
-        actor=principal.name,
-        actor_role=principal.role,
         action=action,
         request_id=request.scope.get("state", {}).get("request_id"),
         ip_address=request.client.host if request.client else None,
@@ -121,15 +124,14 @@ async def _audit_denied(
     runtime: Runtime, request: Request, principal: Principal, spec: RouteSpec
 ) -> None:
     """A refused action is on the record too."""
-    entry = AuditEntry(
+    entry = audit_entry(
+        request,
+        f"action.{spec.path.rsplit('/', 1)[-1]}",
         actor=principal.name,
         actor_role=principal.role,
-        action=f"action.{spec.path.rsplit('/', 1)[-1]}",
         target_type="route",
         target_id=f"{request.method} {spec.path}",
         outcome="denied",
-        request_id=request.scope.get("state", {}).get("request_id"),
-        ip_address=request.client.host if request.client else None,
         details={"permission": spec.permission},
     )
     await record(runtime.ops, entry)

@@ -19,7 +19,7 @@ from api.queries import access as sql
 from api.rbac import Role
 from api.routes import Param, RouteSpec, audit_entry, principal_of, runtime_of, safe_next
 from api.runtime import Runtime
-from core.audit import AuditEntry, record
+from core.audit import record
 
 log = logging.getLogger(__name__)
 FAILED = "Unknown user, wrong password or wrong two-factor code."
@@ -89,12 +89,6 @@ async def login(request: Request) -> Response:
     next_path = safe_next(_field(form, "next", 2000))
     address = request.client.host if request.client else "unknown"
     context = {"next": next_path, "username": username}
-    entry = {
-        "actor": username or "(blank)",
-        "action": "sign_in",
-        "request_id": request.scope["state"].get("request_id"),
-        "ip_address": address if request.client else None,
-    }
     wait = await _limited(runtime, username, address)
     if wait is not None:
         log.warning("sign-in rate limit hit for %r from %s", username, address)
@@ -109,7 +103,10 @@ async def login(request: Request) -> Response:
     user = await _user(runtime, username)
     failure = await _check(runtime, user, password, code)
     if failure is not None or user is None:
-        await record(runtime.ops, AuditEntry(**entry, outcome="failed", reason=failure))
+        failed = audit_entry(
+            request, "sign_in", actor=username or "(blank)", outcome="failed", reason=failure
+        )
+        await record(runtime.ops, failed)
         return render(request, "login.html", {**context, "error": FAILED}, status=401)
     session, cookie = await runtime.sessions.create(user["id"], user["username"], user["role"])
     rehash = None
@@ -117,14 +114,11 @@ async def login(request: Request) -> Response:
         rehash = await anyio.to_thread.run_sync(passwords.hash_password, password)
     async with runtime.ops.connection() as conn:
         await conn.execute(sql.SIGNED_IN, {"id": user["id"], "password_hash": rehash})
-    await record(
-        runtime.ops,
-        AuditEntry(
-            **{**entry, "actor": user["username"]},
-            actor_role=user["role"],
-            details={"via": "password+totp" if user["totp_secret"] else "password"},
-        ),
+    via = "password+totp" if user["totp_secret"] else "password"
+    signed_in = audit_entry(
+        request, "sign_in", actor=user["username"], actor_role=user["role"], details={"via": via}
     )
+    await record(runtime.ops, signed_in)
     response = RedirectResponse(next_path, status_code=303)
     response.set_cookie(
         COOKIE,

@@ -1,10 +1,32 @@
 """The audit trail: every sign-in, unmask, export, action and setting change.
 
-Rows go into ``ops.audit_log``, whose trigger chains them: ``hash = sha256(prev_hash ||
-canonical row)``, with the canonical text of ``ops.audit_canonical`` (0002_ops_base).
-:func:`verify` recomputes every hash here in Python from the stored columns, so a row
-altered behind the trigger's back (a superuser disabling it) breaks the chain, and so does
-a row removed anywhere but at the retention end or the newest rows.
+Writing. Every row reaches ``ops.audit_log`` through one of two functions here, and the
+INSERT lives only in :mod:`core.queries.audit`, so there is one way in to reason about:
+
+- :func:`record` (``pool``, ``entry``): a connection and a transaction of its own,
+  committed before it returns. For an event that stands alone (a sign-in, a sign-out, an
+  export, a refused action): the row is written whatever the request does next.
+- :func:`record_in` (``conn``, ``entry``), or :func:`record_in_sync` for a synchronous
+  connection (the CLI's account changes, retention): inside the transaction the caller
+  already has. The row commits or rolls back with that transaction, so a change and its
+  audit row exist together or not at all, never one without the other. A connection in
+  autocommit outside a transaction block is refused (:class:`NoTransaction`): there the row
+  would commit alone, which is :func:`record`'s job, not a silent downgrade of this one.
+
+All three return the row's ``chain_seq``.
+
+The chain. The ``audit_log_chain`` trigger (0002_ops_base) numbers and hashes each row as
+it is inserted: ``chain_seq = head + 1`` and ``hash = sha256(prev_hash || canonical row)``,
+with the canonical text of ``ops.audit_canonical``, then moves ``ops.audit_chain_head``.
+It locks the head row to do so, so writers queue one behind the other and the chain never
+forks; the lock is held until the writer's transaction ends, which is why a transaction
+that writes an audit row should end soon after it. A rolled-back row rolls the head back
+with it and leaves no gap. Other triggers refuse UPDATE, TRUNCATE and any DELETE younger
+than 90 days.
+
+Reading. :func:`verify` recomputes every hash here in Python from the stored columns, so a
+row altered behind the trigger's back (a superuser disabling it) breaks the chain, and so
+does a row removed anywhere but at the retention end or the newest rows.
 """
 
 from __future__ import annotations
@@ -17,6 +39,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
+from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
@@ -54,13 +77,43 @@ class AuditEntry:
         }
 
 
-async def record(pool: AsyncConnectionPool, entry: AuditEntry) -> None:
-    async with pool.connection() as conn:
-        await conn.execute(sql.INSERT, entry.params())
+class NoTransaction(ValueError):
+    """:func:`record_in` was handed a connection with no transaction to join."""
 
 
-def record_sync(conn: psycopg.Connection[Any], entry: AuditEntry) -> None:
-    conn.execute(sql.INSERT, entry.params())
+def _joinable(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> None:
+    # Without autocommit psycopg opens a transaction with the first statement, and the
+    # caller's commit or rollback decides; in autocommit and outside conn.transaction()
+    # the row would commit on its own.
+    if conn.autocommit and conn.info.transaction_status == TransactionStatus.IDLE:
+        raise NoTransaction(
+            "record_in needs the caller's transaction (open conn.transaction() first); "
+            "a row that stands alone is written with record(pool, entry)"
+        )
+
+
+def _chain_seq(row: tuple[Any, ...] | None) -> int:
+    assert row is not None, "INSERT ... RETURNING answers one row"
+    return int(row[0])
+
+
+async def record(pool: AsyncConnectionPool, entry: AuditEntry) -> int:
+    """Write ``entry`` on a connection of its own, committed before this returns."""
+    async with pool.connection() as conn, conn.transaction():
+        return await record_in(conn, entry)
+
+
+async def record_in(conn: psycopg.AsyncConnection[Any], entry: AuditEntry) -> int:
+    """Write ``entry`` in ``conn``'s transaction: it commits or rolls back with it."""
+    _joinable(conn)
+    cursor = await conn.execute(sql.INSERT, entry.params())
+    return _chain_seq(await cursor.fetchone())
+
+
+def record_in_sync(conn: psycopg.Connection[Any], entry: AuditEntry) -> int:
+    """:func:`record_in` for a synchronous connection (the CLI and its threads)."""
+    _joinable(conn)
+    return _chain_seq(conn.execute(sql.INSERT, entry.params()).fetchone())
 
 
 def canonical(row: tuple[Any, ...]) -> bytes:
@@ -123,7 +176,7 @@ def apply_retention(conn: psycopg.Connection[Any], days: int, actor: str) -> int
     and record the deletion in the chain itself, so :func:`verify` can tell it apart."""
     deleted, through = conn.execute(sql.RETENTION, {"days": days}).fetchone() or (0, None)
     if deleted:
-        record_sync(
+        record_in_sync(
             conn,
             AuditEntry(
                 actor=actor,

@@ -21,8 +21,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 
-from core.audit import AuditEntry
-from core.queries import audit as audit_sql
+from core.audit import AuditEntry, record_in
 from gateway import signing
 from gateway.queries import delivery as delivery_sql
 from gateway.queries import endpoints as sql
@@ -230,7 +229,7 @@ async def disable(
             reason=reason,
             details={"url": row[1], "parked": int(row[2])},
         )
-        await conn.execute(audit_sql.INSERT, entry.params())
+        await record_in(conn, entry)
         if incident:
             title = f"Webhook endpoint {endpoint_id} disabled: {reason}"
             await conn.execute(delivery_sql.OPEN_INCIDENT, {"title": title[:300], "runbook": None})

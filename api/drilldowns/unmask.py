@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg.types.json import Jsonb
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
@@ -23,7 +22,7 @@ from api.routes import (
     runtime_of,
     safe_next,
 )
-from core.queries import audit as audit_sql
+from core.audit import record_in
 
 SUBJECT_TYPES = ("customer", "api_log")
 FORM = "application/x-www-form-urlencoded"
@@ -50,14 +49,6 @@ async def grant(request: Request, data: Any) -> dict[str, Any]:
         raise invalid(
             "reason", f"at least {runtime.api.unmask_reason_min_chars} characters: say why"
         )
-    entry = audit_entry(
-        request,
-        "pii.unmask",
-        target_type=subject_type,
-        target_id=subject_id,
-        reason=reason,
-        details={"ttl_seconds": runtime.api.pii_unmask_ttl_seconds},
-    )
     async with runtime.ops.connection() as conn, conn.transaction():
         cursor = await conn.execute(
             access_sql.INSERT_GRANT,
@@ -70,9 +61,16 @@ async def grant(request: Request, data: Any) -> dict[str, Any]:
             },
         )
         grant_id, created_at, expires_at = await cursor.fetchone() or (None, None, None)
-        params = entry.params()
-        params["details"] = Jsonb({**entry.details, "grant_id": grant_id})
-        await conn.execute(audit_sql.INSERT, params)
+        details = {"ttl_seconds": runtime.api.pii_unmask_ttl_seconds, "grant_id": grant_id}
+        entry = audit_entry(
+            request,
+            "pii.unmask",
+            target_type=subject_type,
+            target_id=subject_id,
+            reason=reason,
+            details=details,
+        )
+        await record_in(conn, entry)
     return {
         "subject_type": subject_type,
         "subject_id": subject_id,

@@ -1,6 +1,7 @@
 """The gateway's management routes: endpoints (create, change, delete, rotate the secret,
 send a test), replays, recovery, and "Reprocess dead letters". Every change needs
-``webhooks.manage`` and writes an audit entry in its own transaction.
+``webhooks.manage`` and writes its audit entry in the change's own transaction
+(:func:`core.audit.record_in`): both are committed, or neither.
 
 :func:`webhook_routes` is what ``api/app.py`` adds to the route table (with the inbound PSP
 routes); the drilldowns live in :mod:`api.webhooks.views`.
@@ -17,11 +18,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from api.problems import Problem, invalid
-from api.routes import Param, RouteSpec, json_object, media_type_of, principal_of, runtime_of
+from api.routes import (
+    Param,
+    RouteSpec,
+    audit_entry,
+    json_object,
+    media_type_of,
+    principal_of,
+    runtime_of,
+)
 from api.timerange import parse_range
 from api.webhooks import inbound
-from core.audit import AuditEntry
-from core.queries import audit as audit_sql
+from core.audit import AuditEntry, record_in
 from gateway import endpoints, replay
 from gateway.endpoints import InvalidEndpoint
 
@@ -44,18 +52,16 @@ def _id(request: Request) -> int:
     return int(raw)
 
 
-def _entry(request: Request, action: str, target: str | None, details: Mapping[str, Any]) -> Any:
-    principal = principal_of(request)
-    return AuditEntry(
-        actor=principal.name,
-        actor_role=principal.role,
-        action=action,
+def _entry(
+    request: Request, action: str, target: str | None, details: Mapping[str, Any]
+) -> AuditEntry:
+    return audit_entry(
+        request,
+        action,
         target_type="webhook_endpoint" if target else None,
         target_id=target,
-        request_id=request.scope["state"].get("request_id"),
-        ip_address=request.client.host if request.client else None,
         details=details,
-    ).params()
+    )
 
 
 def _jsonable(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -77,8 +83,8 @@ async def create_endpoint(request: Request) -> Response:
     async with runtime.ops.connection() as conn, conn.transaction():
         created, secret = await endpoints.create_async(conn, spec)
         target = str(created["id"])
-        await conn.execute(
-            audit_sql.INSERT, _entry(request, "webhooks.endpoint.create", target, {"url": spec.url})
+        await record_in(
+            conn, _entry(request, "webhooks.endpoint.create", target, {"url": spec.url})
         )
         found = await endpoints.get(conn, int(created["id"]))
     assert found is not None
@@ -106,8 +112,8 @@ async def update_endpoint(request: Request) -> Response:
             if found is None:
                 raise Problem(404, f"no webhook endpoint {endpoint_id}")
             changes = dict(fields)
-            await conn.execute(
-                audit_sql.INSERT,
+            await record_in(
+                conn,
                 _entry(request, "webhooks.endpoint.update", str(endpoint_id), _jsonable(changes)),
             )
     return JSONResponse(_jsonable(found))
@@ -119,9 +125,7 @@ async def delete_endpoint(request: Request) -> Response:
     async with runtime.ops.connection() as conn, conn.transaction():
         if not await endpoints.delete(conn, endpoint_id):
             raise Problem(404, f"no webhook endpoint {endpoint_id}")
-        await conn.execute(
-            audit_sql.INSERT, _entry(request, "webhooks.endpoint.delete", str(endpoint_id), {})
-        )
+        await record_in(conn, _entry(request, "webhooks.endpoint.delete", str(endpoint_id), {}))
     return JSONResponse({"deleted": True, "id": endpoint_id})
 
 
@@ -134,8 +138,8 @@ async def rotate_secret(request: Request) -> Response:
         if rotated is None:
             raise Problem(404, f"no webhook endpoint {endpoint_id}")
         details = {"grace_seconds": grace}
-        await conn.execute(
-            audit_sql.INSERT,
+        await record_in(
+            conn,
             _entry(request, "webhooks.endpoint.rotate_secret", str(endpoint_id), details),
         )
     secret, previous = rotated
@@ -158,8 +162,8 @@ async def test_endpoint(request: Request) -> Response:
     async with runtime.ops.connection() as conn, conn.transaction():
         await _enabled(conn, endpoint_id)
         sent = await replay.test_delivery(conn, endpoint_id, principal_of(request).name)
-        await conn.execute(
-            audit_sql.INSERT,
+        await record_in(
+            conn,
             _entry(request, "webhooks.endpoint.test", str(endpoint_id), {"webhook_id": sent.uid}),
         )
     body = {"message_id": sent.message_id, "webhook_id": sent.uid, "deliveries": sent.deliveries}
@@ -207,8 +211,8 @@ def _range_action(name: str) -> Any:
                 "matched": result.matched,
                 "done": result.done,
             }
-            await conn.execute(
-                audit_sql.INSERT,
+            await record_in(
+                conn,
                 _entry(request, f"webhooks.endpoint.{name}", str(endpoint_id), details),
             )
         return JSONResponse(
@@ -232,8 +236,8 @@ async def replay_delivery(request: Request) -> Response:
             raise Problem(404, f"no outbound webhook {delivery_id}")
         if why is not None:
             raise Problem(409, f"outbound webhook {delivery_id} is {why}: nothing to replay")
-        await conn.execute(
-            audit_sql.INSERT,
+        await record_in(
+            conn,
             _entry(request, "webhooks.delivery.replay", None, {"delivery_id": delivery_id}),
         )
     return JSONResponse({"replayed": True, "id": delivery_id}, status_code=202)
@@ -249,9 +253,7 @@ async def reprocess_dead_letters(request: Request) -> Response:
     async with runtime.ops.connection() as conn, conn.transaction():
         done = await replay.reprocess_dead_letters(conn, direction, cap)
         details = {"direction": direction, "outbound": done.outbound, "inbound": done.inbound}
-        await conn.execute(
-            audit_sql.INSERT, _entry(request, "webhooks.dead_letters.reprocess", None, details)
-        )
+        await record_in(conn, _entry(request, "webhooks.dead_letters.reprocess", None, details))
     return JSONResponse({"outbound": done.outbound, "inbound": done.inbound})
 
 

@@ -1,4 +1,8 @@
-"""ops.audit_log: append, read back for verification, retention."""
+"""ops.audit_log: append, read back for verification, retention.
+
+Only :mod:`core.audit` runs these: :data:`INSERT` through its ``record`` and ``record_in``,
+so every audit row is written one way (tests/core/test_audit.py holds the code to it).
+"""
 
 from __future__ import annotations
 

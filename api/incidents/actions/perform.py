@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from api.incidents.actions import requests as idempotency
-from api.incidents.actions.recording import audit_entry, record_outcome
+from api.incidents.actions.recording import action_entry, record_outcome
 from api.incidents.actions.spec import ActionSpec, Context, Outcome
 from api.problems import Problem
 
@@ -36,13 +36,15 @@ async def perform(spec: ActionSpec, ctx: Context, caller: Caller) -> tuple[Outco
         async with runtime.ops.connection() as conn:
             await idempotency.release(conn, ctx.key)
         details = {"status": problem.status}
-        entry = audit_entry(spec, ctx, caller.role, "failed", details, caller.request_id, caller.ip)
+        entry = action_entry(
+            spec, ctx, caller.role, "failed", details, caller.request_id, caller.ip
+        )
         await record_outcome(runtime, spec, ctx, Outcome(problem.detail), entry)
         raise
     async with runtime.ops.connection() as conn:
         stored = {"outcome": outcome.message, "result": dict(outcome.result)}
         await idempotency.finish(conn, ctx.key, "done", stored)
     details = dict(outcome.result)
-    entry = audit_entry(spec, ctx, caller.role, "ok", details, caller.request_id, caller.ip)
+    entry = action_entry(spec, ctx, caller.role, "ok", details, caller.request_id, caller.ip)
     await record_outcome(runtime, spec, ctx, outcome, entry)
     return outcome, False

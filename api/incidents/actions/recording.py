@@ -9,11 +9,10 @@ from api.incidents.actions import queries as sql
 from api.incidents.actions.spec import ActionSpec, Context, Outcome
 from api.incidents.timeline import add_event
 from api.runtime import Runtime
-from core.audit import AuditEntry
-from core.queries import audit as audit_sql
+from core.audit import AuditEntry, record_in
 
 
-def audit_entry(
+def action_entry(
     spec: ActionSpec,
     ctx: Context,
     role: str,
@@ -22,6 +21,9 @@ def audit_entry(
     request_id: str | None,
     ip: str | None,
 ) -> AuditEntry:
+    """The audit entry of one run of an action, for whoever asked: a page or an API key
+    (``request_id`` and ``ip`` from their request) or a Slack button (neither). Requests'
+    own events use :func:`api.routes.audit_entry`."""
     return AuditEntry(
         actor=ctx.actor,
         actor_role=role,
@@ -42,7 +44,7 @@ async def record_outcome(
     """The audit entry, timeline events and the annotation, in one transaction."""
     text = f"{spec.title} by {ctx.actor} on {ctx.target.label()}: {outcome.message}"
     async with runtime.ops.connection() as conn, conn.transaction():
-        await conn.execute(audit_sql.INSERT, entry.params())
+        await record_in(conn, entry)
         for incident in outcome.incidents:
             detail = {"action": spec.name, "reason": ctx.reason, "outcome": outcome.message}
             await add_event(conn, incident, "action", ctx.actor, ctx.now, detail)
