@@ -31,7 +31,7 @@ from api.middleware.request_context import RequestContextMiddleware
 from api.middleware.security_headers import SecurityHeadersMiddleware, grafana_origin
 from api.pages import NavItem, error_page
 from api.problems import Problem, problem_response
-from api.routes import RouteSpec, guarded
+from api.routing import RouteSpec, guarded
 from api.runtime import open_runtime, secret_key
 from api.signing import Keys
 from api.webhooks.routes import INBOUND_PREFIX, webhook_routes

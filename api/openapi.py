@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from api.problems import PROBLEM_MEDIA_TYPE, PROBLEM_SCHEMA
-from api.routes import RouteSpec
+from api.routing import RouteSpec
 
 HTML = {"text/html": {"schema": {"type": "string"}}}
 PROBLEM = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.problems import Problem
-from api.routes import Param, RouteSpec
+from api.routing import Param, RouteSpec
 from core import assets
 
 RUNBOOKS = assets.runbooks()

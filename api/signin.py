@@ -17,7 +17,7 @@ from api.pages import render
 from api.problems import invalid
 from api.queries import access as sql
 from api.rbac import Role
-from api.routes import Param, RouteSpec, audit_entry, principal_of, runtime_of, safe_next
+from api.routing import Param, RouteSpec, audit_entry, principal_of, runtime_of, safe_next
 from api.runtime import Runtime
 from core.audit import record
 

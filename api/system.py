@@ -13,7 +13,7 @@ from api.incidents import metrics as incident_metrics
 from api.openapi import build_document
 from api.pages import render
 from api.problems import Problem
-from api.routes import RouteSpec, runtime_of
+from api.routing import RouteSpec, runtime_of
 from core import assets
 
 log = logging.getLogger(__name__)

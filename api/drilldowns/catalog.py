@@ -12,7 +12,7 @@ from api.drilldowns import (
     usage,
 )
 from api.drilldowns.spec import DetailView, ListView
-from api.webhooks import views as webhooks
+from api.webhooks import drilldowns as webhooks
 
 LIST_VIEWS: tuple[ListView, ...] = (
     bookings.BOOKINGS,

@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from api.problems import Problem, invalid
 from api.queries import access as access_sql
-from api.routes import (
+from api.routing import (
     RouteSpec,
     audit_entry,
     json_object,

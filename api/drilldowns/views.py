@@ -31,7 +31,7 @@ from api.pii import Masker, PiiKind
 from api.problems import Problem
 from api.queries import access as access_sql
 from api.queries.listing import BOUNDARY, ID_KEY, SORT_KEY, PageRequest, as_text
-from api.routes import Param, RouteSpec, audit_entry, principal_of, runtime_of
+from api.routing import Param, RouteSpec, audit_entry, principal_of, runtime_of
 from api.runtime import Runtime
 from core.audit import record
 

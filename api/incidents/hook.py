@@ -14,7 +14,7 @@ from api.incidents import store
 from api.incidents.alertmanager import Notification
 from api.incidents.context import incidents_of
 from api.problems import Problem
-from api.routes import RouteSpec, runtime_of
+from api.routing import RouteSpec, runtime_of
 
 PATH = "/hooks/alertmanager"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from api.incidents import hook, slack_interactions
 from api.incidents.actions.views import action_routes
-from api.routes import RouteSpec
+from api.routing import RouteSpec
 
 HOOKS_PREFIX = "/hooks/"  # authenticated by bearer token or signature, not cookies
 

@@ -21,7 +21,7 @@ from api.incidents.actions.spec import Context, Target
 from api.incidents.context import Incidents, incidents_of
 from api.incidents.slack_signature import verify
 from api.problems import Problem
-from api.routes import RouteSpec, runtime_of
+from api.routing import RouteSpec, runtime_of
 from api.runtime import Runtime
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from api.problems import Problem
-from api.routes import RouteSpec, runtime_of
+from api.routing import RouteSpec, runtime_of
 from core.psp_webhooks import (
     PAYSTACK_HEADER,
     STRIPE_HEADER,

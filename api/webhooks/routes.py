@@ -4,7 +4,7 @@ send a test), replays, recovery, and "Reprocess dead letters". Every change need
 (:func:`core.audit.record_in`): both are committed, or neither.
 
 :func:`webhook_routes` is what ``api/app.py`` adds to the route table (with the inbound PSP
-routes); the drilldowns live in :mod:`api.webhooks.views`.
+routes); the drilldowns live in :mod:`api.webhooks.drilldowns`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from api.problems import Problem, invalid
-from api.routes import (
+from api.routing import (
     Param,
     RouteSpec,
     audit_entry,

@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from api.app import route_specs
 from api.rbac import PERMISSIONS, ROLES, Role, allowed
-from api.routes import RouteSpec
+from api.routing import RouteSpec
 from tests.api.conftest import PASSWORD, Harness, csrf_token
 from tests.incidents.route_cases import incident_request
 from tests.webhooks.route_cases import webhook_request, webhook_samples

@@ -209,7 +209,7 @@ def test_inside_core_audit_only_the_two_writers_execute_it() -> None:
 
 
 def test_requests_build_their_audit_entry_in_one_place() -> None:
-    assert request_entry_builders(REPO) == ["api/routes.py"]
+    assert request_entry_builders(REPO) == ["api/routing.py"]
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 import httpx
 
 from api.incidents.slack_signature import sign
-from api.routes import RouteSpec
+from api.routing import RouteSpec
 from tests.api.conftest import ALERTMANAGER_TOKEN, SLACK_SIGNING_SECRET
 from tests.incidents.actions_client import KEY_RE
 

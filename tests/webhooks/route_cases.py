@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from api.routes import RouteSpec
+from api.routing import RouteSpec
 from core.psp_webhooks import paystack_charge_event
 from tests.webhooks.gateway import charge, paystack_headers, stripe_headers
 

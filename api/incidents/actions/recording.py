@@ -23,7 +23,7 @@ def action_entry(
 ) -> AuditEntry:
     """The audit entry of one run of an action, for whoever asked: a page or an API key
     (``request_id`` and ``ip`` from their request) or a Slack button (neither). Requests'
-    own events use :func:`api.routes.audit_entry`."""
+    own events use :func:`api.routing.audit_entry`."""
     return AuditEntry(
         actor=ctx.actor,
         actor_role=role,

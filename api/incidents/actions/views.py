@@ -16,7 +16,7 @@ from api.incidents.actions.spec import ActionSpec, Context, Outcome, Target
 from api.incidents.context import incidents_of
 from api.pages import render
 from api.problems import invalid
-from api.routes import Param, RouteSpec, json_object, media_type_of, principal_of, runtime_of
+from api.routing import Param, RouteSpec, json_object, media_type_of, principal_of, runtime_of
 
 TAGS = ("actions",)
 CONFIRMATION_SCHEMA = {
