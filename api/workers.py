@@ -13,11 +13,13 @@ from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime, timedelta
 
 import anyio
+import psycopg
 
 from api.queries import usage as sql
 from api.runtime import Runtime
 from core.audit import apply_retention
 from core.database import connect
+from core.failures import FailureReporter
 
 log = logging.getLogger(__name__)
 FLOOR = datetime(1970, 1, 2, tzinfo=UTC)
@@ -61,12 +63,19 @@ async def fold_usage(runtime: Runtime) -> bool:
     return until < horizon
 
 
+def _failed(failures: FailureReporter, exc: Exception) -> None:
+    """Log a failure streak once; with its traceback unless the database failed (a bug)."""
+    failures.failed(exc, traceback=not isinstance(exc, psycopg.Error))
+
+
 async def _usage_loop(runtime: Runtime) -> None:
+    failures = FailureReporter("usage roll-up", log)
     while True:
         try:
             more = await fold_usage(runtime)
-        except Exception:
-            log.exception("usage roll-up failed; retrying")
+            failures.recovered()
+        except Exception as exc:  # noqa: BLE001 - the loop must outlive any one fold
+            _failed(failures, exc)
             more = False
         if not more:
             await asyncio.sleep(runtime.api.usage_rollup_interval_seconds)
@@ -79,15 +88,17 @@ def _retention(url: str, days: int) -> int:
 
 async def _retention_loop(runtime: Runtime) -> None:
     url = runtime.settings.require("database_url", "audit retention")
+    failures = FailureReporter("audit retention", log)
     while True:
         try:
             deleted = await anyio.to_thread.run_sync(
                 _retention, url, runtime.api.audit_retention_days
             )
+            failures.recovered()
             if deleted:
                 log.info("audit retention removed %d entries", deleted)
-        except Exception:
-            log.exception("audit retention failed; retrying later")
+        except Exception as exc:  # noqa: BLE001 - retention is retried at its next interval
+            _failed(failures, exc)
         await asyncio.sleep(runtime.api.audit_retention_interval_seconds)
 
 

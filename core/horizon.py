@@ -26,7 +26,7 @@ from typing import Any
 import psycopg
 
 from core.database import close_quietly, connect
-from core.failures import one_line
+from core.failures import FailureReporter
 from core.queries import horizon as q
 from core.settings import ExporterSettings
 
@@ -44,7 +44,7 @@ class Horizon:
         self._value: datetime | None = None
         self._conn: psycopg.Connection[Any] | None = None
         self._exact: bool | None = None
-        self.last_error: str | None = None
+        self.failures = FailureReporter("commit horizon", log)
 
     @property
     def value(self) -> datetime | None:
@@ -63,9 +63,9 @@ class Horizon:
         while not stop.is_set():
             try:
                 self._advance()
-                self._report(None)
+                self.failures.recovered()
             except psycopg.Error as exc:
-                self._report(one_line(exc))
+                self.failures.failed(exc)
                 self._close()
             stop.wait(self._settings.fold_interval_seconds)
         self._close()
@@ -117,11 +117,3 @@ class Horizon:
     def _close(self) -> None:
         close_quietly(self._conn)
         self._conn = None
-
-    def _report(self, error: str | None) -> None:
-        if error != self.last_error:
-            if error:
-                log.error("commit horizon: %s", error)
-            elif self.last_error:
-                log.info("commit horizon: recovered")
-            self.last_error = error

@@ -149,6 +149,9 @@ class ExporterSettings(Section):
     generic_plan_max_window_seconds: Annotated[float, Field(ge=0)] = 60.0
     # Two replicas share this advisory lock; the holder folds, the other serves.
     leader_lock_key: int = 7_220_260_001
+    # How often the leader verifies it still holds the lock and a standby asks for it: a
+    # standby takes over within about this long of the leader's session dying.
+    leader_check_seconds: PositiveSeconds = 1.0
     # Series the exporter should expose at most; it logs its count against this on start.
     series_budget: Annotated[int, Field(gt=0)] = 2_000
     # How often a standby replica re-reads the leader's persisted values.
@@ -382,6 +385,8 @@ class WebhookSettings(Section):
     metrics_host: str = "127.0.0.1"
     metrics_port: Port = 9465
     leader_lock_key: int = 7_220_260_005
+    # How often the metrics leader verifies its lock and the other workers ask for it.
+    leader_check_seconds: PositiveSeconds = 1.0
     # Platform events tailed into messages, at most this much event time per transaction.
     tail_enabled: bool = True
     tail_max_window_seconds: PositiveSeconds = 60.0
@@ -423,9 +428,14 @@ class IncidentSettings(Section):
     engine_enabled: bool = True
     tick_seconds: PositiveSeconds = 5.0
     engine_lock_key: int = 7_220_260_006
+    # How often the engine's leader verifies it still holds the lock and the other API
+    # processes ask for it: one of them takes over within about this long.
+    engine_check_seconds: PositiveSeconds = 1.0
     # Transports: one request timeout; attempts spread over the retry schedule.
     request_timeout_seconds: PositiveSeconds = 10.0
     retry_schedule_seconds: tuple[PositiveSeconds, ...] = (5.0, 30.0, 120.0, 600.0)
+    # Each delay +/- this fraction, so failures at one moment do not all retry at once.
+    retry_jitter: Ratio = 0.1
     max_retry_after_seconds: PositiveSeconds = 600.0
     slack_api_url: str = "https://slack.com/api"
     slack_bot_token: SecretStr | None = None

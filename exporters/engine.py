@@ -19,11 +19,11 @@ from typing import Any
 import psycopg
 
 from core.database import close_quietly, connect
-from core.failures import one_line
+from core.failures import Backoff, FailureReporter, one_line
 from core.horizon import Horizon
+from core.leadership import Fence, Leadership, NotLeader
 from core.settings import Settings
 from exporters.collector import Changes, Collector, FoldContext, SeriesKey
-from exporters.leadership import Leadership
 from exporters.plans import PlanChoice
 from exporters.queries import store as q
 from exporters.snapshot import Health, Snapshot
@@ -32,10 +32,8 @@ log = logging.getLogger(__name__)
 APPLICATION = "opsdeck-exporter"
 MIN_WINDOW = timedelta(minutes=1)
 CURSOR_SAVE_SECONDS = 5.0
-
-
-class NotLeader(Exception):
-    """Another replica was elected since this fold's epoch."""
+MAX_RETRY_SECONDS = 5.0
+FENCE = Fence(q.LEADER, q.FENCE_KEY)
 
 
 class Engine:
@@ -55,8 +53,16 @@ class Engine:
         self.platform_url = settings.platform_url or self.ops_url
         self.horizon = Horizon(self.platform_url, exporter)
         self.leadership = Leadership(
-            self.ops_url, exporter.leader_lock_key, exporter.statement_timeout_seconds
+            self.ops_url,
+            name=q.LEADER,
+            lock_key=exporter.leader_lock_key,
+            fence_key=q.FENCE_KEY,
+            what="the KPI engine",
+            application_name=APPLICATION,
+            check_seconds=exporter.leader_check_seconds,
+            statement_timeout_seconds=exporter.statement_timeout_seconds,
         )
+        self.failures = FailureReporter("ops database", log)
         self.ready_epoch: int | None = None
         self._ready = threading.Condition()
 
@@ -83,7 +89,6 @@ class Engine:
     def _supervise(self, stop: threading.Event) -> None:
         """Load state on election; as a standby, follow the leader's committed values."""
         refresh = self.settings.exporter.standby_refresh_seconds
-        failure: str | None = None
         while not stop.is_set():
             epoch = self.leadership.epoch
             try:
@@ -92,9 +97,9 @@ class Engine:
                 elif epoch is None:
                     self._set_ready(None)
                     self._load()
-                failure = self._report(failure, None)
+                self.failures.recovered()
             except psycopg.Error as exc:
-                failure = self._report(failure, one_line(exc))
+                self.failures.failed(exc)
                 self.snapshot.mark_all_down()
             self.snapshot.set_leader(epoch is not None and epoch == self.ready_epoch)
             stop.wait(refresh)
@@ -123,14 +128,6 @@ class Engine:
             self.ready_epoch = epoch
             self._ready.notify_all()
 
-    def _report(self, previous: str | None, error: str | None) -> str | None:
-        if error != previous:
-            if error:
-                log.error("ops database: %s", error)
-            elif previous:
-                log.info("ops database: recovered")
-        return error
-
     def wait_ready(self, epoch: int, timeout: float) -> bool:
         with self._ready:
             return self._ready.wait_for(lambda: self.ready_epoch == epoch, timeout)
@@ -151,8 +148,8 @@ class Worker:
         self.cursor: datetime | None = None
         self.last_gauges = 0.0
         self.cursor_saved = 0.0
-        self.failure: str | None = None
-        self.failures = 0
+        self.failures = FailureReporter(f"collector {collector.name}", log)
+        self.backoff = Backoff(min(MAX_RETRY_SECONDS, 2 * self.interval), MAX_RETRY_SECONDS)
         self.platform: psycopg.Connection[Any] | None = None
         self.ops: psycopg.Connection[Any] | None = None
         self.plans = PlanChoice(timedelta(seconds=exporter.generic_plan_max_window_seconds))
@@ -170,7 +167,7 @@ class Worker:
                 self._succeeded()
             except Exception as exc:  # noqa: BLE001 - one collector's failure must not stop the others
                 self._failed(exc)
-                stop.wait(min(5.0, self.interval * 2**self.failures))
+                stop.wait(self.backoff.next())
                 continue
             if caught_up:
                 seen = horizon
@@ -247,11 +244,7 @@ class Worker:
     def _fence(ops: psycopg.Connection[Any], epoch: int) -> datetime:
         """Hold the fence until commit and check that ``epoch`` is still the leader's;
         return the ops database's clock."""
-        fence = ops.execute(q.FENCE, {"fence": q.FENCE_KEY}).fetchone()
-        if fence is None or int(fence[0]) != epoch:
-            raise NotLeader(f"epoch {epoch} was superseded by {fence[0] if fence else '?'}")
-        now: datetime = fence[1]
-        return now
+        return FENCE.check(ops, epoch)
 
     def _drop_unchanged(self, changes: Changes) -> None:
         served = self.engine.snapshot.view().values[self.collector.name]
@@ -283,24 +276,17 @@ class Worker:
         return self.platform, self.ops
 
     def _succeeded(self) -> None:
-        if self.failure is not None:
-            log.info("collector %s: recovered", self.collector.name)
-        self.failure = None
-        self.failures = 0
+        self.failures.recovered()
+        self.backoff.reset()
 
     def _failed(self, exc: Exception) -> None:
-        message = one_line(exc)
-        self.failures = min(self.failures + 1, 6)
         self.engine.snapshot.mark_down(self.collector.name)
         if isinstance(exc, psycopg.errors.QueryCanceled):
             self.window = max(MIN_WINDOW, self.window / 2)
-        if message != self.failure:
-            self._record_failure(message)
-            if isinstance(exc, psycopg.Error | NotLeader):
-                log.error("collector %s: %s", self.collector.name, message)
-            else:
-                log.exception("collector %s failed", self.collector.name)
-            self.failure = message
+        # Anything but a database error or a lost election is a bug: log its traceback.
+        bug = not isinstance(exc, psycopg.Error | NotLeader)
+        if self.failures.failed(exc, traceback=bug):
+            self._record_failure(one_line(exc))
         if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
             self._close()
 

@@ -24,6 +24,7 @@ from typing import Any
 import psycopg
 
 from core.database import close_quietly, connect
+from core.failures import FailureReporter
 from core.horizon import Horizon
 from core.settings import Settings
 from gateway.outbox import Event, enqueue_many
@@ -42,7 +43,7 @@ class PlatformTail:
         self.window = timedelta(seconds=settings.webhooks.tail_max_window_seconds)
         self.platform: psycopg.Connection[Any] | None = None
         self.ops: psycopg.Connection[Any] | None = None
-        self.failure: str | None = None
+        self.failures = FailureReporter("platform tail", log)
         self.enqueued = 0
 
     def run(self, stop: threading.Event) -> None:
@@ -57,9 +58,9 @@ class PlatformTail:
                 try:
                     if self.step(horizon):
                         seen = horizon
-                    self._report(None)
+                    self.failures.recovered()
                 except psycopg.Error as exc:
-                    self._report(str(exc).strip().splitlines()[0] if str(exc) else repr(exc))
+                    self.failures.failed(exc)
                     self._close()
                     stop.wait(1.0)
         finally:
@@ -109,14 +110,6 @@ class PlatformTail:
                 self.ops_url, application_name=APPLICATION, statement_timeout_seconds=timeout
             )
         return self.platform, self.ops
-
-    def _report(self, error: str | None) -> None:
-        if error != self.failure:
-            if error:
-                log.error("platform tail: %s", error)
-            elif self.failure:
-                log.info("platform tail: recovered")
-            self.failure = error
 
     def _close(self) -> None:
         close_quietly(self.platform, self.ops)

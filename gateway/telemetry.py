@@ -1,21 +1,25 @@
 """Which worker serves the gateway's metrics, and the values it serves.
 
-The worker holding the gateway's session-level advisory lock (``leader_lock_key``) reads
-the counters and gauges from the ops tables every second and publishes them to its
-collector; the others publish nothing but their leader flag and in-flight count. The lock
-lives as long as the leader's connection: a worker that dies releases it, and another takes
-over within a second.
+The worker leading the gateway's leader lock (``core/leadership.py``, ``leader_lock_key``,
+checked every ``leader_check_seconds``) reads the counters and gauges from the ops tables
+every second and publishes them to its collector; the others publish nothing but their
+leader flag and in-flight count. A worker that dies or loses its lock session stops
+serving at its next refresh, and another takes over within a check interval. Serving
+metrics writes nothing, so the lock has no fence.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from contextlib import suppress
 from typing import Any
 
 import psycopg
 
 from core.database import libpq_url
+from core.failures import FailureReporter
+from core.leadership import Leadership
 from core.settings import WebhookSettings
 from gateway.metrics import GatewayCollector, Snapshot, zero_counters
 from gateway.queries import counters as counters_sql
@@ -23,6 +27,7 @@ from gateway.queries import gauges as gauges_sql
 
 log = logging.getLogger(__name__)
 APPLICATION = "opsdeck-worker-metrics"
+LEADER = "gateway-metrics"
 REFRESH_SECONDS = 1.0
 
 
@@ -32,48 +37,53 @@ class Telemetry:
         self.settings = settings
         self.collector = collector
         self.conn: psycopg.AsyncConnection[Any] | None = None
-        self.failure: str | None = None
-        self.leading = False
+        self.failures = FailureReporter("gateway metrics", log)
+        self.leadership = Leadership(
+            ops_url,
+            name=LEADER,
+            lock_key=settings.leader_lock_key,
+            what="the webhook gateway's metrics",
+            application_name=APPLICATION,
+            check_seconds=settings.leader_check_seconds,
+        )
+
+    @property
+    def leading(self) -> bool:
+        return self.leadership.leading
 
     async def run(self) -> None:
+        contending = asyncio.create_task(self.leadership.run_async(), name="metrics-leadership")
         try:
             while True:
-                try:
-                    if await self._lead():
-                        self.collector.publish(await self._read())
-                    else:
-                        self.collector.publish(None)
-                    self._report(None)
-                except psycopg.Error as exc:
-                    self._report(str(exc).strip().splitlines()[0] if str(exc) else repr(exc))
-                    self.collector.publish(None)
-                    await self._close()
+                await self._refresh()
                 await asyncio.sleep(REFRESH_SECONDS)
         finally:
+            contending.cancel()
+            with suppress(asyncio.CancelledError):
+                await contending
             await self._close()
 
-    async def _lead(self) -> bool:
-        """Whether this worker leads; a follower asks for the lock again on every call."""
+    async def _refresh(self) -> None:
+        if not self.leadership.leading:
+            self.collector.publish(None)
+            await self._close()
+            return
+        try:
+            self.collector.publish(await self._read())
+            self.failures.recovered()
+        except psycopg.Error as exc:
+            self.failures.failed(exc)
+            self.collector.publish(None)
+            await self._close()
+
+    async def _read(self) -> Snapshot:
         if self.conn is None or self.conn.closed:
-            self.leading = False
             self.conn = await psycopg.AsyncConnection.connect(
                 libpq_url(self.ops_url),
                 autocommit=True,
                 application_name=APPLICATION,
                 connect_timeout=5,
             )
-        if not self.leading:
-            cursor = await self.conn.execute(
-                "SELECT pg_try_advisory_lock(%s)", (self.settings.leader_lock_key,)
-            )
-            row = await cursor.fetchone()
-            self.leading = bool(row and row[0])
-            if self.leading:
-                log.info("serving the webhook gateway's metrics")
-        return self.leading
-
-    async def _read(self) -> Snapshot:
-        assert self.conn is not None
         counters = zero_counters()
         for metric, labels, value in await (await self.conn.execute(counters_sql.ALL)).fetchall():
             counters[(str(metric), tuple(labels))] = float(value)
@@ -94,12 +104,3 @@ class Telemetry:
             except psycopg.Error as exc:
                 log.debug("closing the metrics connection: %s", exc)
             self.conn = None
-        self.leading = False
-
-    def _report(self, error: str | None) -> None:
-        if error != self.failure:
-            if error:
-                log.error("gateway metrics: %s", error)
-            elif self.failure:
-                log.info("gateway metrics: recovered")
-            self.failure = error

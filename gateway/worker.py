@@ -36,6 +36,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from core.database import libpq_url
+from core.failures import Backoff, FailureReporter
 from core.settings import Settings
 from gateway import endpoints
 from gateway.attempts import Claimed, Result, perform
@@ -54,6 +55,10 @@ APPLICATION = "opsdeck-worker"
 MAX_ENDPOINTS_PER_CLAIM = 100
 RECORD_BATCH = 500
 BUSY_RETRY_SECONDS = 0.02
+# A loop that keeps failing waits 0.2 s, then twice as long each time, up to 5 s.
+RETRY_INITIAL_SECONDS = 0.2
+RETRY_MAX_SECONDS = 5.0
+RECORD_RETRY_SECONDS = 0.5
 
 
 def _pool(url: str, name: str, size: int) -> AsyncConnectionPool:
@@ -68,9 +73,8 @@ def _pool(url: str, name: str, size: int) -> AsyncConnectionPool:
     )
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+def _backoff() -> Backoff:
+    return Backoff(RETRY_INITIAL_SECONDS, RETRY_MAX_SECONDS)
 
 
 class Worker:
@@ -93,7 +97,7 @@ class Worker:
         self.wake_outbound = asyncio.Event()
         self.wake_inbound = asyncio.Event()
         self.recorded = asyncio.Event()
-        self.failures: dict[str, str | None] = {}
+        self.failures: dict[str, FailureReporter] = {}
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -160,7 +164,7 @@ class Worker:
     # -- claiming -------------------------------------------------------------------------
 
     async def _claim_loop(self, stop: asyncio.Event) -> None:
-        backoff = 0.0
+        backoff = _backoff()
         while not stop.is_set():
             room = self.concurrency - len(self.sending) - len(self.results)
             if room <= 0:
@@ -168,10 +172,10 @@ class Worker:
                 continue
             try:
                 claimed, retry_in = await self._claim(min(room, self.hooks.claim_batch))
-                backoff = self._ok("claim", backoff)
+                self._ok("claim", backoff)
             except (psycopg.Error, TimeoutError) as exc:
-                backoff = self._failed("claim", exc, backoff)
-                await self._wait(stop, None, backoff)
+                self._failed("claim", exc)
+                await self._wait(stop, None, backoff.next())
                 continue
             for item in claimed:
                 task = asyncio.create_task(self._attempt(item))
@@ -315,10 +319,10 @@ class Worker:
         try:
             async with self.ops.connection(timeout=10) as conn:
                 recorded = await record(conn, self.name, batch, self.hooks)
-            self._ok("record", 0.0)
+            self._ok("record")
         except (psycopg.Error, TimeoutError) as exc:
-            self._failed("record", exc, 0.5)
-            await asyncio.sleep(0.5)
+            self._failed("record", exc)
+            await asyncio.sleep(RECORD_RETRY_SECONDS)
             return False
         del self.results[: len(batch)]
         self.recorded.set()
@@ -354,28 +358,28 @@ class Worker:
                     if inbound:
                         params = {"ids": inbound, "worker": self.name, "lease": lease}
                         await conn.execute(inbound_sql.HEARTBEAT, params)
-                self._ok("heartbeat", 0.0)
+                self._ok("heartbeat")
             except (psycopg.Error, TimeoutError) as exc:
-                self._failed("heartbeat", exc, 0.0)
+                self._failed("heartbeat", exc)
 
     # -- inbound and wake-ups -------------------------------------------------------------
 
     async def _inbound_loop(self, stop: asyncio.Event) -> None:
-        backoff = 0.0
+        backoff = _backoff()
         while not stop.is_set():
             try:
                 held = await self.inbound.run_once()
-                backoff = self._ok("inbound", backoff)
+                self._ok("inbound", backoff)
             except (psycopg.Error, TimeoutError) as exc:
-                backoff = self._failed("inbound", exc, backoff)
-                await asyncio.sleep(backoff)
+                self._failed("inbound", exc)
+                await asyncio.sleep(backoff.next())
                 continue
             if not held:
                 await self._wait(stop, self.wake_inbound, self.hooks.poll_interval_seconds)
 
     async def _listen(self) -> None:
         """LISTEN for the outbox's NOTIFY; reconnects for as long as it takes."""
-        backoff = 0.0
+        backoff = _backoff()
         while True:
             try:
                 conn = await psycopg.AsyncConnection.connect(
@@ -383,7 +387,7 @@ class Worker:
                 )
                 async with conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
-                    backoff = self._ok("listen", backoff)
+                    self._ok("listen", backoff)
                     # Whatever was notified while we were not listening is due now.
                     self.wake_outbound.set()
                     self.wake_inbound.set()
@@ -392,20 +396,20 @@ class Worker:
                             self.wake_inbound if notify.payload == "inbound" else self.wake_outbound
                         ).set()
             except psycopg.Error as exc:
-                backoff = self._failed("listen", exc, backoff)
-                await asyncio.sleep(backoff)
+                self._failed("listen", exc)
+                await asyncio.sleep(backoff.next())
 
     # -- failure reporting ----------------------------------------------------------------
 
-    def _ok(self, what: str, backoff: float) -> float:
-        if self.failures.get(what):
-            log.info("%s: recovered", what)
-        self.failures[what] = None
-        return 0.0
+    def _reporter(self, what: str) -> FailureReporter:
+        if what not in self.failures:
+            self.failures[what] = FailureReporter(what, log)
+        return self.failures[what]
 
-    def _failed(self, what: str, exc: BaseException, backoff: float) -> float:
-        message = _first_line(exc)
-        if message != self.failures.get(what):
-            log.error("%s: %s", what, message)
-        self.failures[what] = message
-        return min(5.0, max(0.2, backoff * 2))
+    def _ok(self, what: str, backoff: Backoff | None = None) -> None:
+        self._reporter(what).recovered()
+        if backoff is not None:
+            backoff.reset()
+
+    def _failed(self, what: str, exc: BaseException) -> None:
+        self._reporter(what).failed(exc)

@@ -1,6 +1,15 @@
 """The escalation engine's loop in the API process: fire due steps, send due
-notifications, every ``tick_seconds``. Only the process holding the engine's advisory lock
-runs it, so two API replicas never page anyone twice."""
+notifications, every ``tick_seconds``.
+
+Only the API process leading the engine's leader lock (``core/leadership.py``:
+``incidents.engine_lock_key``, checked every ``incidents.engine_check_seconds``) runs the
+passes, so two replicas do not page anyone twice; when the leader's lock session dies it
+stops at its next pass and another replica takes over within a check interval. Firing
+steps is fenced: the transaction that claims due steps and queues their notifications
+checks the epoch first, so a leader that lost the lock fires nothing after another was
+elected. Sending is not fenced and needs no fence: each notification is claimed
+``FOR UPDATE SKIP LOCKED`` and marked sent in its own transaction, so it goes out once
+whoever sends it."""
 
 from __future__ import annotations
 
@@ -9,39 +18,59 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
+import psycopg
+
 from api.incidents import escalation, grafana_annotations, notifier
 from api.incidents.context import Incidents
-from api.incidents.escalation_queries import ENGINE_LOCK
+from api.incidents.escalation_queries import ENGINE_FENCE_KEY, ENGINE_LEADER
 from api.runtime import Runtime
+from core.failures import FailureReporter
+from core.leadership import Fence, Leadership, NotLeader
 
 log = logging.getLogger(__name__)
+APPLICATION = "opsdeck-api-engine"
+FENCE = Fence(ENGINE_LEADER, ENGINE_FENCE_KEY)
 
 
-async def tick(runtime: Runtime, incidents: Incidents) -> None:
-    """One pass: due steps, then due notifications and annotations."""
+async def tick(runtime: Runtime, incidents: Incidents, epoch: int) -> None:
+    """One pass under ``epoch``: due steps (fenced), then due notifications and
+    annotations. Raises :class:`NotLeader` once another replica was elected."""
     async with runtime.ops.connection() as conn:
         now = incidents.clock()
-        await escalation.fire_due(conn, now, incidents.oncall, incidents.settings)
+        async with conn.transaction():
+            await FENCE.check_async(conn, epoch)
+            await escalation.fire_due(conn, now, incidents.oncall, incidents.settings)
         await notifier.deliver_due(conn, incidents.transports, now, incidents.settings)
         if incidents.annotations is not None:
             await grafana_annotations.flush(conn, incidents.annotations, now, incidents.settings)
 
 
-async def _loop(runtime: Runtime, incidents: Incidents) -> None:
-    async with runtime.ops.connection() as lock_conn:
-        while True:
-            row = await (
-                await lock_conn.execute(ENGINE_LOCK, {"key": incidents.settings.engine_lock_key})
-            ).fetchone()
-            if row and row[0]:
-                break
-            await asyncio.sleep(incidents.settings.tick_seconds)
-        while True:
+def leadership(runtime: Runtime, incidents: Incidents) -> Leadership:
+    settings = incidents.settings
+    return Leadership(
+        runtime.settings.require("database_url", "the escalation engine"),
+        name=ENGINE_LEADER,
+        lock_key=settings.engine_lock_key,
+        fence_key=ENGINE_FENCE_KEY,
+        what="the escalation engine",
+        application_name=APPLICATION,
+        check_seconds=settings.engine_check_seconds,
+    )
+
+
+async def _loop(runtime: Runtime, incidents: Incidents, leader: Leadership) -> None:
+    failures = FailureReporter("escalation pass", log)
+    while True:
+        epoch = leader.epoch
+        if epoch is not None:
             try:
-                await tick(runtime, incidents)
-            except Exception:
-                log.exception("escalation pass failed; retrying")
-            await asyncio.sleep(incidents.settings.tick_seconds)
+                await tick(runtime, incidents, epoch)
+                failures.recovered()
+            except NotLeader as exc:
+                log.warning("escalation pass not run: %s", exc)
+            except Exception as exc:  # noqa: BLE001 - the loop must outlive any one pass
+                failures.failed(exc, traceback=not isinstance(exc, psycopg.Error))
+        await asyncio.sleep(incidents.settings.tick_seconds)
 
 
 @asynccontextmanager
@@ -49,10 +78,16 @@ async def running(runtime: Runtime, incidents: Incidents) -> AsyncIterator[None]
     if not incidents.settings.engine_enabled:
         yield
         return
-    task = asyncio.create_task(_loop(runtime, incidents), name="escalation-engine")
+    leader = leadership(runtime, incidents)
+    tasks = [
+        asyncio.create_task(leader.run_async(), name="escalation-leadership"),
+        asyncio.create_task(_loop(runtime, incidents, leader), name="escalation-engine"),
+    ]
     try:
         yield
     finally:
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with suppress(asyncio.CancelledError):
+                await task

@@ -74,7 +74,10 @@ SELECT level, round, due_at, fired_at, cancelled_at FROM ops.escalation_steps
 WHERE incident_id = %(incident)s ORDER BY round, level
 """
 
-ENGINE_LOCK = "SELECT pg_try_advisory_lock(%(key)s)"
+# The engine's leader lock (core/leadership.py): its row in ops.leaders, and the advisory
+# lock that fences firing steps against an election.
+ENGINE_LEADER = "escalation-engine"
+ENGINE_FENCE_KEY = 7_220_260_007
 
 # The pagers an incident was triggered in: acknowledge and resolve go to those only.
 TRIGGERED_PAGERS = """

@@ -1,21 +1,12 @@
-"""ops side of the engine: leadership, cursors and running values."""
+"""ops side of the engine: its leader lock's name and fence, cursors and running values."""
 
 from __future__ import annotations
 
-TRY_LOCK = "SELECT pg_try_advisory_lock(%(key)s)"
-# Folds hold a shared transaction-level advisory lock on FENCE_KEY while they check the
-# epoch and until they commit; an election takes it exclusively, so it waits for folds in
-# flight, and every fold after it sees the new epoch. Advisory locks cost no writes.
-# ops.kpi_fence reads the epoch only once it holds the lock (migration 0009): a plain
-# SELECT would read it from a snapshot taken before waiting out an election.
+# The KPI engine's leader lock (core/leadership.py) and its fence: folds hold the fence
+# shared from their epoch check to their commit, an election holds it exclusively. The
+# name is its row in ops.leaders (ops.kpi_leader is a view of it, migration 0010).
+LEADER = "kpi"
 FENCE_KEY = 7_220_260_002
-ELECT_LOCK = "SELECT pg_advisory_xact_lock(%(fence)s)"
-ELECT = """
-UPDATE ops.kpi_leader SET epoch = epoch + 1, holder = %(holder)s, elected_at = now()
-RETURNING epoch
-"""
-FENCE = "SELECT ops.kpi_fence(%(fence)s), now()"
-PING = "SELECT 1"
 
 CURSORS = """
 SELECT collector, horizon, folded_at, last_ok, last_error, last_duration_s FROM ops.kpi_cursors

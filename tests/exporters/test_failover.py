@@ -11,8 +11,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from core.leadership import NotLeader
+from core.queries import leadership as election_sql
 from core.settings import Settings
-from exporters.engine import NotLeader, Worker
+from exporters.engine import Worker
 from exporters.families import kpi_families
 from exporters.queries import store as q
 from tests.exporters import truth
@@ -63,8 +65,8 @@ def test_a_fold_that_waited_out_an_election_is_refused(db_url: str) -> None:
     the new leader has loaded the values it is about to change."""
     with psycopg.connect(db_url) as election, psycopg.connect(db_url) as fold:
         old = election.execute("SELECT epoch FROM ops.kpi_leader").fetchone()
-        election.execute(q.ELECT_LOCK, {"fence": q.FENCE_KEY})
-        election.execute(q.ELECT, {"holder": "the new leader"})
+        election.execute(election_sql.ELECT_LOCK, {"fence": q.FENCE_KEY})
+        election.execute(election_sql.ELECT, {"name": q.LEADER, "holder": "the new leader"})
         outcome: list[BaseException | datetime] = []
 
         def fence() -> None:

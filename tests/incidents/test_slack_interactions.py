@@ -16,7 +16,9 @@ from pydantic import SecretStr
 
 from api.incidents import context, engine
 from api.incidents.context import Incidents
+from api.incidents.escalation_queries import ENGINE_LEADER
 from api.incidents.slack_signature import sign
+from core.queries.leadership import ELECT
 from tests.api.conftest import Harness
 from tests.incidents.conftest import faked_settings, open_by_hook
 from tests.incidents.fakes import Fake
@@ -66,10 +68,16 @@ def _headers(
     }
 
 
+def _epoch(api: Harness) -> int:
+    """Elect the test as the engine's leader, as a replica winning the lock does."""
+    rows = api.sql(ELECT, {"name": ENGINE_LEADER, "holder": "test"})
+    return int(rows[0][0])
+
+
 async def _settle(api: Harness, incidents: Incidents) -> None:
     for task in list(incidents.background):
         await task  # type: ignore[misc]
-    await engine.tick(api.runtime, incidents)
+    await engine.tick(api.runtime, incidents, _epoch(api))
 
 
 async def test_signatures_are_checked(api: Harness, slack_api: Incidents) -> None:
@@ -116,7 +124,9 @@ async def test_acknowledge_click_acts_once_and_updates_the_message(
 ) -> None:
     server, _ = fake
     incident = await open_by_hook(api, "SlackAck")
-    await engine.tick(api.runtime, slack_api)  # the first step: the message with buttons
+    await engine.tick(
+        api.runtime, slack_api, _epoch(api)
+    )  # the first step: the message with buttons
     posted = [b for b in server.bodies("/api/chat.postMessage") if "SlackAck" in b["text"]]
     assert len(posted) == 1
     body = _click("acknowledge", incident, "1700000123.000001")
@@ -150,7 +160,7 @@ async def test_mute_click_updates_the_message(
 ) -> None:
     server, _ = fake
     incident = await open_by_hook(api, "SlackMute")
-    await engine.tick(api.runtime, slack_api)
+    await engine.tick(api.runtime, slack_api, _epoch(api))
     body = _click("mute_1h", incident)
     async with api.client() as client:
         assert (await client.post(PATH, content=body, headers=_headers(body))).status_code == 200

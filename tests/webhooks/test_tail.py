@@ -62,4 +62,4 @@ def test_every_platform_event_becomes_exactly_one_message(history_url: str) -> N
         (subscriber,),
     )
     assert deliveries == [(len(keys),)]
-    assert tail.failure is None
+    assert tail.failures.current is None
