@@ -4,7 +4,8 @@ Worker step contract: claim due events ``FOR UPDATE SKIP LOCKED`` under a lease,
 record the attempt. A charge event upserts its PSP object unless a newer event for the same
 object was applied already (events arrive out of order; ``ops.webhook_psp_versions`` keeps
 the newest applied, locked while the platform row is written). Other events are kept and
-marked ignored. A failure is retried on the inbound schedule; a malformed event, or one
+marked ignored. A failure is retried on the inbound schedule (:func:`core.retry.next_delay`:
+the wait after attempt n is the schedule's n-th delay, jittered); a malformed event, or one
 that still fails after the schedule, becomes a dead letter that "Reprocess dead letters"
 puts back in line.
 
@@ -26,6 +27,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from core.psp_webhooks import MalformedEvent, PspUpdate, identity, parse, psp_update
+from core.retry import next_delay
 from core.settings import WebhookSettings
 from gateway import metrics as m
 from gateway.queries import counters as counters_sql
@@ -87,10 +89,9 @@ class InboundProcessor:
 
     def _failed(self, attempt: int, error: str) -> Outcome:
         schedule = self.settings.inbound_retry_schedule_seconds
-        if attempt > len(schedule):
+        delay = next_delay(schedule, attempt, jitter=self.settings.retry_jitter, rng=self.rng)
+        if delay is None:
             return Outcome("dead", None, f"failed {attempt} attempts: {error}", None)
-        jitter = self.settings.retry_jitter
-        delay = schedule[attempt - 1] * self.rng.uniform(1 - jitter, 1 + jitter)
         return Outcome("pending", None, error, datetime.now(UTC) + timedelta(seconds=delay))
 
     async def _apply(self, provider: str, key: str, body: bytes) -> str:

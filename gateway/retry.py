@@ -2,9 +2,11 @@
 
 Scheduled deliveries follow the retry schedule (immediately, then 5 s, 5 min, 30 min, 2 h,
 5 h, 10 h, 14 h, 20 h, 24 h by default), each delay +/- ``retry_jitter`` so a recovering
-endpoint is not hit by every retry at once. A 429's ``Retry-After`` is honoured when it asks
-for longer. Manual, test and replay attempts are single shots: they never start a schedule.
-A permanent failure (410 Gone, a blocked address) ends the delivery at once.
+endpoint is not hit by every retry at once. A 429's or 503's ``Retry-After`` is honoured
+when it asks for longer, up to a day. The delay itself is :func:`core.retry.next_delay`,
+the rule every durable queue shares. Manual, test and replay attempts are single shots:
+they never start a schedule. A permanent failure (410 Gone, a blocked address) ends the
+delivery at once.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from core.retry import next_delay
 
 SINGLE_SHOT = frozenset({"manual", "test", "replay"})
 MAX_RETRY_AFTER_SECONDS = 86_400.0
@@ -42,9 +46,14 @@ def decide(
         return Decision("dead", reason="permanent failure")
     if trigger in SINGLE_SHOT:
         return Decision("dead", reason=f"{trigger} attempt failed")
-    if attempt > len(schedule):
+    delay = next_delay(
+        schedule,
+        attempt,
+        jitter=jitter,
+        rng=rng,
+        retry_after=retry_after,
+        max_retry_after=MAX_RETRY_AFTER_SECONDS,
+    )
+    if delay is None:
         return Decision("dead", reason=f"failed {attempt} attempts")
-    delay = schedule[attempt - 1] * rng.uniform(1 - jitter, 1 + jitter)
-    if retry_after is not None:
-        delay = max(delay, min(retry_after, MAX_RETRY_AFTER_SECONDS))
     return Decision("retry", delay=delay)

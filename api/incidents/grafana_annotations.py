@@ -1,10 +1,20 @@
 """Grafana annotations of actions, through ``grafana-client``: queued in
 ``ops.grafana_annotations`` by the action's transaction, sent by the engine's pass, and
-retried on the transport schedule while Grafana is unreachable (4xx: given up)."""
+retried while Grafana is unreachable or failing (4xx other than 429: given up).
+
+Retries follow :func:`core.retry.next_delay` on the transports' schedule and jitter
+(``incidents.retry_schedule_seconds``, ``retry_jitter``), honouring a 429's or 503's
+``Retry-After`` up to ``max_retry_after_seconds``; past the schedule the last delay repeats,
+because an annotation is never abandoned while Grafana is merely away. grafana-client's
+errors carry the decoded body but not the headers, so the answer's ``Retry-After`` is kept
+by a response hook on the client's session, per thread (each send runs in a worker
+thread)."""
 
 from __future__ import annotations
 
 import logging
+import random
+import threading
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,11 +24,13 @@ import psycopg
 from grafana_client.api import GrafanaApi
 from grafana_client.client import GrafanaClientError, GrafanaException
 
+from core.retry import next_delay, retry_after_of
 from core.settings import IncidentSettings
 
 log = logging.getLogger(__name__)
 Conn = psycopg.AsyncConnection[Any]
 BATCH = 20
+_rng = random.Random()  # jitter needs spread, not reproducibility
 
 CLAIM = """
 SELECT id, text, tags, at, attempts FROM ops.grafana_annotations
@@ -44,9 +56,10 @@ WHERE id = %(id)s
 
 
 class AnnotationError(Exception):
-    def __init__(self, message: str, *, permanent: bool) -> None:
+    def __init__(self, message: str, *, permanent: bool, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.retry_after = retry_after  # seconds the answer's Retry-After asks for
 
 
 class GrafanaAnnotations:
@@ -63,17 +76,26 @@ class GrafanaAnnotations:
             verify=verify,
             timeout=timeout,
         )
+        self._last = threading.local()
+        self.api.client.s.hooks["response"].append(self._keep_retry_after)
+
+    def _keep_retry_after(self, response: Any, **_: Any) -> None:
+        self._last.retry_after = retry_after_of(response.status_code or 0, response.headers)
 
     def add(self, text: str, tags: list[str], at: datetime) -> int:
+        self._last.retry_after = None
         try:
             answer = self.api.annotations.add_annotation(  # type: ignore[no-untyped-call]
                 time_from=int(at.timestamp() * 1000), tags=tags, text=text
             )
         except GrafanaClientError as exc:
-            permanent = exc.status_code != 429
-            raise AnnotationError(f"Grafana refused: {exc.message}", permanent=permanent) from exc
+            wait, permanent = self._last.retry_after, exc.status_code != 429
+            message = f"Grafana refused: {exc.message}"
+            raise AnnotationError(message, permanent=permanent, retry_after=wait) from exc
         except GrafanaException as exc:
-            raise AnnotationError(f"Grafana failed: {exc.message}", permanent=False) from exc
+            wait = self._last.retry_after
+            message = f"Grafana failed: {exc.message}"
+            raise AnnotationError(message, permanent=False, retry_after=wait) from exc
         except OSError as exc:  # connection refused, TLS, timeouts below grafana-client
             raise AnnotationError(f"Grafana unreachable: {exc}", permanent=False) from exc
         return int(answer.get("id", 0)) if isinstance(answer, dict) else 0
@@ -85,6 +107,19 @@ def sender(settings: IncidentSettings, grafana_url: str | None) -> GrafanaAnnota
     verify: bool | str = str(settings.grafana_ca_file) if settings.grafana_ca_file else True
     token = settings.grafana_token.get_secret_value()
     return GrafanaAnnotations(grafana_url, token, verify, settings.request_timeout_seconds)
+
+
+def _delay(settings: IncidentSettings, attempts: int, error: AnnotationError) -> float:
+    """Seconds until the next try after the failure of attempt ``attempts + 1``."""
+    return next_delay(
+        settings.retry_schedule_seconds,
+        attempts + 1,
+        jitter=settings.retry_jitter,
+        rng=_rng,
+        retry_after=error.retry_after,
+        max_retry_after=settings.max_retry_after_seconds,
+        after_schedule="repeat_last",
+    )
 
 
 async def _one(
@@ -99,12 +134,10 @@ async def _one(
         grafana_id = await anyio.to_thread.run_sync(grafana.add, text, list(tags), at)
     except AnnotationError as error:
         log.warning("annotation %s: %s", ident, error)
-        schedule = settings.retry_schedule_seconds
         if error.permanent:
             await conn.execute(GIVE_UP, {"id": ident, "error": str(error)})
             return
-        delay = schedule[min(attempts, len(schedule) - 1)]
-        later = now + timedelta(seconds=delay)
+        later = now + timedelta(seconds=_delay(settings, attempts, error))
         await conn.execute(RETRY, {"id": ident, "next": later, "error": str(error)})
         return
     await conn.execute(SENT, {"id": ident, "grafana_id": grafana_id})

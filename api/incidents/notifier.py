@@ -1,13 +1,17 @@
 """Sends queued notifications through their transports, with retries.
 
 Each due notification is claimed ``FOR UPDATE SKIP LOCKED`` in its own transaction, sent,
-and marked sent; a transient failure comes back after the retry schedule (or the server's
-``Retry-After``), a permanent one (4xx) is marked failed at once and never resent.
+and marked sent; a transient failure comes back after the retry schedule, each delay
++/- ``retry_jitter``, or later when the server's ``Retry-After`` asks for longer (up to
+``max_retry_after_seconds``): :func:`core.retry.next_delay`, where ``ops.notifications.attempts``
+counts the attempts before this one. A permanent failure (4xx), or a transient one past the
+schedule, is marked failed at once and never resent.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,11 +24,13 @@ from api.incidents import store
 from api.incidents.timeline import add_event
 from api.incidents.transports.base import Outgoing, Transport
 from api.incidents.transports.http import TransportError
+from core.retry import next_delay
 from core.settings import IncidentSettings
 
 log = logging.getLogger(__name__)
 Conn = psycopg.AsyncConnection[Any]
 BATCH = 20
+_rng = random.Random()  # jitter needs spread, not reproducibility
 
 
 async def _previous(conn: Conn, incident: int, transport: str) -> dict[str, Any] | None:
@@ -34,11 +40,18 @@ async def _previous(conn: Conn, incident: int, transport: str) -> dict[str, Any]
     return dict(row[0]) if row and row[0] else None
 
 
-def _delay(settings: IncidentSettings, attempts: int, error: TransportError) -> float:
-    if error.retry_after is not None:
-        return min(error.retry_after, settings.max_retry_after_seconds)
-    schedule = settings.retry_schedule_seconds
-    return schedule[min(attempts, len(schedule) - 1)]
+def _delay(settings: IncidentSettings, attempts: int, error: TransportError) -> float | None:
+    """Seconds until the next try after the failure of attempt ``attempts + 1``, or None."""
+    if error.permanent:
+        return None
+    return next_delay(
+        settings.retry_schedule_seconds,
+        attempts + 1,
+        jitter=settings.retry_jitter,
+        rng=_rng,
+        retry_after=error.retry_after,
+        max_retry_after=settings.max_retry_after_seconds,
+    )
 
 
 async def _failed(
@@ -49,12 +62,13 @@ async def _failed(
     settings: IncidentSettings,
 ) -> None:
     ident, incident, transport, _, kind, _, attempts = row
-    if error.permanent or attempts + 1 > len(settings.retry_schedule_seconds):
+    delay = _delay(settings, attempts, error)
+    if delay is None:
         await conn.execute(sql.FAILED, {"id": ident, "error": str(error)})
         detail = {"transport": transport, "kind": kind, "error": str(error)}
         await add_event(conn, incident, "notification_failed", transport, now, detail)
         return
-    later = now + timedelta(seconds=_delay(settings, attempts, error))
+    later = now + timedelta(seconds=delay)
     await conn.execute(sql.RETRY, {"id": ident, "next": later, "error": str(error)})
 
 

@@ -1,9 +1,12 @@
 """Grafana annotations of actions: queued by the action, sent through grafana-client to a
 local HTTPS Grafana fake (exact body and headers), retried while Grafana is unreachable or
-failing, given up on a 4xx."""
+failing (due when the schedule or a later Retry-After says), given up on a 4xx."""
 
 from __future__ import annotations
 
+import email.utils
+import math
+import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -79,3 +82,33 @@ async def test_a_refused_annotation_is_given_up(
     )
     assert row[0][:2] == ("sent", 1)
     assert str(row[0][2]).startswith("given up")
+
+
+@pytest.mark.parametrize("status", [429, 503])
+async def test_retry_after_as_an_http_date_sets_the_next_attempt(
+    api: Harness, fake: tuple[Fake, httpx.AsyncClient], status: int
+) -> None:
+    server = fake[0]
+    settings = incident_settings(grafana_token=SecretStr(TOKEN), grafana_ca_file=server.ca_file)
+    text = f"busy grafana {status}"
+    api.sql(
+        "INSERT INTO ops.grafana_annotations (text, tags, at) VALUES (%s, '{x}', now())", (text,)
+    )
+    when = math.ceil(time.time()) + 120  # HTTP dates have whole seconds
+    date = email.utils.formatdate(when, usegmt=True)
+    server.on("/api/annotations", Reply(status, {"message": "busy"}, {"Retry-After": date}))
+    grafana = sender(settings, server.base)
+    assert grafana is not None
+    query = "SELECT status, attempts, next_attempt_at FROM ops.grafana_annotations WHERE text = %s"
+    now = datetime.now(UTC)
+    async with await psycopg.AsyncConnection.connect(api.db_url, autocommit=True) as conn:
+        await flush(conn, grafana, now, settings)
+        ((state, attempts, next_at),) = api.sql(query, (text,))
+        assert (state, attempts) == ("pending", 1)
+        # At the date the server named, not the schedule's 5 s.
+        due = datetime.fromtimestamp(when, UTC)
+        assert due - timedelta(seconds=2) <= next_at <= due + timedelta(seconds=1)
+        await flush(conn, grafana, now + timedelta(seconds=60), settings)
+        assert api.sql(query, (text,))[0][:2] == ("pending", 1)  # not due yet
+        await flush(conn, grafana, due + timedelta(seconds=1), settings)
+        assert api.sql(query, (text,))[0][:2] == ("sent", 2)

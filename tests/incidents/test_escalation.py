@@ -1,11 +1,16 @@
 """The escalation engine with a clock moved by hand, and its transports against local
 HTTPS fakes of Slack and PagerDuty: steps at 0, 15 and 45 minutes, none after an
-acknowledgement, exactly once across a crash, retries on 429/5xx/timeouts only."""
+acknowledgement, exactly once across a crash, retries on 429/5xx/timeouts only (due when
+the schedule, jittered, or a later Retry-After says)."""
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
+import math
+import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -60,13 +65,28 @@ class Engine:
         return applied.incident
 
 
-@pytest.fixture
-async def engine(api: Harness, fake: tuple[Fake, httpx.AsyncClient]) -> AsyncIterator[Engine]:
+@asynccontextmanager
+async def _engine(
+    api: Harness, fake: tuple[Fake, httpx.AsyncClient], jitter: float
+) -> AsyncIterator[Engine]:
     server, client = fake
-    settings = faked_settings(server, retry_schedule_seconds=(5.0, 30.0, 60.0))
+    settings = faked_settings(server, retry_schedule_seconds=(5.0, 30.0, 60.0), retry_jitter=jitter)
     incidents = context.build(settings, client)
     async with await psycopg.AsyncConnection.connect(api.db_url, autocommit=True) as conn:
         yield Engine(incidents, conn, server)
+
+
+@pytest.fixture
+async def engine(api: Harness, fake: tuple[Fake, httpx.AsyncClient]) -> AsyncIterator[Engine]:
+    """Without jitter, so retries are due at exact times (the jitter has its own test)."""
+    async with _engine(api, fake, jitter=0.0) as built:
+        yield built
+
+
+@pytest.fixture
+async def jittered(api: Harness, fake: tuple[Fake, httpx.AsyncClient]) -> AsyncIterator[Engine]:
+    async with _engine(api, fake, jitter=0.1) as built:
+        yield built
 
 
 def _levels(fired: list[escalation.Fired], incident: int) -> list[int]:
@@ -266,3 +286,48 @@ def _notification(api: Harness, incident: int) -> tuple[Any, ...]:
         (incident,),
     )
     return row
+
+
+async def _settle(engine: Engine, *incidents: int) -> None:
+    """Resolve the incidents and send what they left queued, so no retry of theirs takes a
+    reply another test scripts."""
+    async with engine.conn.transaction():
+        for incident in incidents:
+            await store.resolve(engine.conn, incident, "test", T0)
+    settings = engine.incidents.settings
+    later = T0 + timedelta(hours=1)
+    await notifier.deliver_due(engine.conn, engine.incidents.transports, later, settings)
+
+
+@pytest.mark.parametrize("status", [429, 503])
+async def test_retry_after_as_an_http_date_sets_the_next_attempt(
+    engine: Engine, api: Harness, status: int
+) -> None:
+    when = math.ceil(time.time()) + 120  # HTTP dates have whole seconds
+    date = email.utils.formatdate(when, usegmt=True)
+    engine.fake.on(ENQUEUE, Reply(status, {"status": "busy"}, {"Retry-After": date}))
+    incident = await engine.open(f"EscalationRetryDate{status}", f"fd{status}")
+    await engine.at(0)
+    attempts, next_at, state, _ = _notification(api, incident)
+    assert (attempts, state) == (1, "pending")
+    # The engine's clock is T0; the date is about 120 s ahead of the real one.
+    assert T0 + timedelta(seconds=118) <= next_at <= T0 + timedelta(seconds=121)
+    await engine.at(1)  # the schedule alone would have retried after 5 s
+    assert _notification(api, incident)[:3] == (1, next_at, "pending")
+    await engine.at(2.1)
+    assert _notification(api, incident)[2] == "sent"
+    await _settle(engine, incident)
+
+
+async def test_retries_of_failures_at_one_moment_are_spread(jittered: Engine, api: Harness) -> None:
+    jittered.fake.on(ENQUEUE, Reply(503, {"status": "unavailable"}), Reply(503, {}))
+    first = await jittered.open("EscalationJitterA", "fj01")
+    second = await jittered.open("EscalationJitterB", "fj02")
+    await jittered.at(0)
+    retries = [_notification(api, incident) for incident in (first, second)]
+    assert [(attempts, state) for attempts, _, state, _ in retries] == [(1, "pending")] * 2
+    due = [next_at for _, next_at, _, _ in retries]
+    for next_at in due:  # 5 s +/- 10 %
+        assert T0 + timedelta(seconds=4.5) <= next_at <= T0 + timedelta(seconds=5.5)
+    assert due[0] != due[1]
+    await _settle(jittered, first, second)

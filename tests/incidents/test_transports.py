@@ -2,11 +2,14 @@
 with STARTTLS and a certificate from a local CA that must be trusted; Slack through
 slack_sdk and a local HTTPS fake that checks requests as Slack does; SMS through a local
 HTTPS Twilio fake, Opsgenie through a local HTTPS fake — exact bodies and headers; 4xx and
-Slack's ``ok: false`` permanent, 5xx and 429 retryable (a short 429 inside the send)."""
+Slack's ``ok: false`` permanent, 5xx and 429 retryable (a short 429 inside the send), a 429's
+or 503's Retry-After read as seconds or an HTTP date."""
 
 from __future__ import annotations
 
 import base64
+import email.utils
+import math
 import ssl
 import time
 from collections.abc import Iterator
@@ -178,6 +181,32 @@ async def test_sms_speaks_twilios_api(fake: tuple[Fake, httpx.AsyncClient]) -> N
     assert invalid.value.permanent is True
 
 
+def _http_date(seconds: int) -> tuple[float, str]:
+    """A moment about ``seconds`` ahead (whole seconds, as HTTP dates have) and its date."""
+    when = math.ceil(time.time()) + seconds
+    return when, email.utils.formatdate(when, usegmt=True)
+
+
+@pytest.mark.parametrize("status", [429, 503])
+async def test_the_http_seam_reads_a_retry_after_date(
+    fake: tuple[Fake, httpx.AsyncClient], status: int
+) -> None:
+    server, client = fake
+    sms = SmsTransport(HttpSeam(client), server.base, "AC7", "t", "+15550009999")
+    path = "/2010-04-01/Accounts/AC7/Messages.json"
+    when, date = _http_date(90)
+    server.on(path, Reply(status, {"code": 20429}, {"Retry-After": date}))
+    with pytest.raises(TransportError) as busy:
+        await sms.send(_note("page", "+15550100003"))
+    assert busy.value.permanent is False
+    assert busy.value.retry_after is not None
+    assert when - time.time() - 1 <= busy.value.retry_after <= when - time.time() + 1
+    server.on(path, Reply(500, {"code": 1}, {"Retry-After": "30"}))
+    with pytest.raises(TransportError) as failed:
+        await sms.send(_note("page", "+15550100003"))
+    assert (failed.value.permanent, failed.value.retry_after) == (False, None)
+
+
 async def test_sms_form_fields(fake: tuple[Fake, httpx.AsyncClient]) -> None:
     server, client = fake
     sms = SmsTransport(HttpSeam(client), server.base, "AC9", "t", "+15550009999")
@@ -316,3 +345,31 @@ async def test_slack_update_before_the_post_waits(fake: tuple[Fake, httpx.AsyncC
     with pytest.raises(TransportError, match="not posted yet") as caught:
         await _slack(server).send(note)
     assert caught.value.permanent is False
+
+
+async def test_slack_waits_out_a_short_rate_limit_given_as_a_date(
+    fake: tuple[Fake, httpx.AsyncClient],
+) -> None:
+    server, _ = fake
+    when, date = _http_date(2)
+    server.on(SLACK_POST, Reply(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": date}))
+    before = len(server.bodies(SLACK_POST))
+    posted = await _slack(server).send(_note("page", "#ops-rate-date"))
+    assert posted["channel"] == "C0123"
+    retried = [s for s in server.seen if s.path == SLACK_POST][-1]
+    assert len(server.bodies(SLACK_POST)) == before + 2
+    assert time.time() >= when - 0.05  # slept until the date, inside the send
+    assert retried.body["channel"] == "#ops-rate-date"
+
+
+async def test_slack_hands_a_long_rate_limit_date_to_the_notifier(
+    fake: tuple[Fake, httpx.AsyncClient],
+) -> None:
+    server, _ = fake
+    when, date = _http_date(60)
+    server.on(SLACK_POST, Reply(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": date}))
+    with pytest.raises(TransportError, match="ratelimited") as caught:
+        await _slack(server).send(_note("page", "#ops-rate-date"))
+    assert caught.value.permanent is False
+    assert caught.value.retry_after is not None
+    assert when - time.time() - 1 <= caught.value.retry_after <= when - time.time() + 1

@@ -4,7 +4,11 @@ disabling, and SIGTERM."""
 
 from __future__ import annotations
 
+import email.utils
+import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from tests.webhooks.harness import (
@@ -16,7 +20,7 @@ from tests.webhooks.harness import (
     wait_for,
     workers,
 )
-from tests.webhooks.servers import partner
+from tests.webhooks.servers import Partner, partner
 
 
 def test_every_message_arrives_signed_with_its_attempt_logged(db_url: str, logs: Path) -> None:
@@ -123,6 +127,51 @@ def test_retry_after_of_a_429_is_honoured(db_url: str, logs: Path) -> None:
             "SELECT error_class, response_status FROM ops.webhook_attempts WHERE attempt = 1",
         )
         assert (error_class, status) == ("http", 429)
+
+
+class Unavailable(Partner):
+    """Also ``/unavailable/<seconds>``: 503 with ``Retry-After`` as an HTTP date that many
+    whole seconds ahead, once per webhook-id; ``dates`` holds each date sent, as Unix time."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dates: list[float] = []
+
+    def _answer(self, path: str, tries: int, calls: int) -> tuple[int, dict[str, str], str]:
+        kind, _, seconds = path.strip("/").partition("/")
+        if kind != "unavailable" or tries > 1:
+            return super()._answer(path, tries, calls)
+        when = math.ceil(time.time()) + int(seconds)  # HTTP dates have whole seconds
+        self.dates.append(when)
+        return 503, {"retry-after": email.utils.formatdate(when, usegmt=True)}, "maintenance"
+
+
+@contextmanager
+def unavailable() -> Iterator[Unavailable]:
+    server = Unavailable()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_retry_after_as_an_http_date_of_a_503_is_honoured(db_url: str, logs: Path) -> None:
+    with unavailable() as server, workers(db_url, logs):
+        endpoint(db_url, server.url("/unavailable/3"))
+        send(db_url, 1)
+        wait_for("the delivery", lambda: statuses(db_url) == {"succeeded": 1}, 30)
+        first, second = server.seen
+        (date,) = server.dates
+        # Due at the date the server named, not after the schedule's 0.2 s; the worker
+        # polls every 0.5 s.
+        assert date - 0.05 <= second.at <= date + 2.0
+        assert second.at - first.at >= 2.0
+        ((error_class, status),) = sql(
+            db_url,
+            "SELECT error_class, response_status FROM ops.webhook_attempts WHERE attempt = 1",
+        )
+        assert (error_class, status) == ("http", 503)
 
 
 def test_redirects_are_failures_and_never_followed(db_url: str, logs: Path) -> None:

@@ -16,9 +16,9 @@ from core.psp_webhooks import (
     verify_paystack,
     verify_stripe,
 )
+from core.retry import parse_retry_after
 from gateway import signing
 from gateway.retry import decide
-from gateway.transport import retry_after_seconds
 
 SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 50400.0, 72000.0, 86400.0)
 
@@ -94,10 +94,10 @@ def test_single_shots_permanent_failures_and_retry_after(
 
 
 def test_retry_after_as_seconds_or_a_date() -> None:
-    assert retry_after_seconds("120") == 120.0
-    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412430.0) == 50.0
-    assert retry_after_seconds("soon") is None
-    assert retry_after_seconds(None) is None
+    assert parse_retry_after("120") == 120.0
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412430.0) == 50.0
+    assert parse_retry_after("soon") is None
+    assert parse_retry_after(None) is None
 
 
 def test_stripe_signatures_timestamps_and_rotation() -> None:

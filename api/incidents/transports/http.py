@@ -2,8 +2,10 @@
 the one error type every transport raises.
 
 A :class:`TransportError` is permanent (a 4xx other than 429: sending again cannot help)
-or not (429, 5xx, timeouts, connection errors: the notifier retries, honouring
-``Retry-After``). The ``httpx.AsyncClient`` is injected, so tests can trust a local CA.
+or not (429, 5xx, timeouts, connection errors: the notifier retries). A 429 or 503 carries
+the wait its ``Retry-After`` asks for, delay-seconds or an HTTP date
+(:func:`core.retry.retry_after_of`). The ``httpx.AsyncClient`` is injected, so tests can
+trust a local CA.
 """
 
 from __future__ import annotations
@@ -13,20 +15,14 @@ from typing import Any
 
 import httpx
 
+from core.retry import retry_after_of
+
 
 class TransportError(Exception):
     def __init__(self, message: str, *, permanent: bool, retry_after: float | None = None):
         super().__init__(message)
         self.permanent = permanent
         self.retry_after = retry_after
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after", "")
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
 
 
 class HttpSeam:
@@ -62,6 +58,7 @@ class HttpSeam:
             return response
         status = response.status_code
         message = f"{url} answered {status}: {response.text[:200]}"
-        if status == 429:
-            raise TransportError(message, permanent=False, retry_after=_retry_after(response))
-        raise TransportError(message, permanent=400 <= status < 500)
+        wait = retry_after_of(status, response.headers)
+        raise TransportError(
+            message, permanent=400 <= status < 500 and status != 429, retry_after=wait
+        )

@@ -7,11 +7,13 @@ whose ``Retry-After`` is short (:data:`INLINE_WAIT_SECONDS`). A longer wait is n
 here, because the notifier holds the notification's row while it sends: it becomes a
 retryable :class:`TransportError` carrying ``Retry-After``, and the notifier comes back.
 Slack's error code is the error's message; codes in :data:`TRANSIENT`, 429 and 5xx may be
-retried, every other error (``channel_not_found``, ``invalid_auth``…) is permanent.
+retried (a 429 or 503 with the wait its ``Retry-After`` asks for), every other error
+(``channel_not_found``, ``invalid_auth``…) is permanent.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import ssl
 from collections.abc import Awaitable, Mapping
@@ -31,6 +33,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from api.incidents.transports.base import Outgoing
 from api.incidents.transports.http import TransportError
+from core.retry import retry_after_of
 
 BUTTONS = (("acknowledge", "Acknowledge", "primary"), ("create_incident", "Create incident", ""))
 MUTE = ("mute_1h", "Mute 1h", "danger")
@@ -39,15 +42,15 @@ TRANSIENT = frozenset({"ratelimited", "internal_error", "fatal_error", "service_
 INLINE_WAIT_SECONDS = 5  # the longest Retry-After waited for inside one send
 
 
-def _seconds(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
+def _rate_limit_wait(response: HttpResponse | None) -> float | None:
+    if response is None or response.status_code != 429:
         return None
+    return retry_after_of(response.status_code, response.headers)
 
 
 class ShortRateLimitRetry(AsyncRateLimitErrorRetryHandler):
-    """slack_sdk's 429 handler (it sleeps ``Retry-After``, once), for short waits only."""
+    """slack_sdk's 429 handler for short waits only: it sleeps what ``Retry-After`` asks
+    (delay-seconds or an HTTP date, read by :func:`core.retry.retry_after_of`), once."""
 
     async def _can_retry_async(
         self,
@@ -57,12 +60,21 @@ class ShortRateLimitRetry(AsyncRateLimitErrorRetryHandler):
         response: HttpResponse | None = None,
         error: Exception | None = None,
     ) -> bool:
-        if response is None or response.status_code != 429:
-            return False
-        found = [v for k, v in response.headers.items() if k.lower() == "retry-after"]
-        wait = str(found[0][0]).strip() if found and found[0] else ""
-        # Slack sends whole seconds, and the library's sleep reads only those.
-        return wait.isdigit() and int(wait) <= INLINE_WAIT_SECONDS
+        wait = _rate_limit_wait(response)
+        return wait is not None and wait <= INLINE_WAIT_SECONDS
+
+    async def prepare_for_next_attempt_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        # The library's own sleep reads only delta-seconds; this one reads both forms.
+        state.next_attempt_requested = True
+        await asyncio.sleep(_rate_limit_wait(response) or 0.0)
+        state.increment_current_attempt()
 
 
 def _button(action_id: str, text: str, style: str, incident: int) -> dict[str, Any]:
@@ -115,7 +127,7 @@ def _failure(method: str, exc: SlackApiError) -> TransportError:
     error = str(data.get("error") or f"HTTP {answer.status_code}")
     status = answer.status_code
     transient = status == 429 or status >= 500 or error in TRANSIENT
-    wait = _seconds(answer.headers.get("retry-after")) if status == 429 else None
+    wait = retry_after_of(status, answer.headers)
     return TransportError(f"slack {method}: {error}", permanent=not transient, retry_after=wait)
 
 
