@@ -22,7 +22,7 @@ import psycopg
 
 from api.incidents import escalation, grafana_annotations, notifier
 from api.incidents.context import Incidents
-from api.incidents.escalation_queries import ENGINE_FENCE_KEY, ENGINE_LEADER
+from api.incidents.queries.escalation import ENGINE_FENCE_KEY, ENGINE_LEADER
 from api.runtime import Runtime
 from core.failures import FailureReporter
 from core.leadership import Fence, Leadership, NotLeader

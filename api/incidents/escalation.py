@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from api.incidents import escalation_queries as sql
+from api.incidents.queries import escalation as sql
 from api.incidents.timeline import add_event
 from core.oncall import OnCall
 from core.settings import IncidentSettings

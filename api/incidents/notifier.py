@@ -19,8 +19,8 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from api.incidents import escalation_queries as sql
 from api.incidents import store
+from api.incidents.queries import escalation as sql
 from api.incidents.timeline import add_event
 from api.incidents.transports.base import Outgoing, Transport
 from api.incidents.transports.http import TransportError

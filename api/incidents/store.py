@@ -11,8 +11,8 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from api.incidents import escalation
-from api.incidents import queries as sql
 from api.incidents.alertmanager import Notification, suggested_actions
+from api.incidents.queries import incidents as sql
 from api.incidents.timeline import add_event
 from api.incidents.transports.pagerduty import alertmanager_dedup_key
 from core.oncall import OnCall

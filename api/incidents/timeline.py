@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from api.incidents import queries as sql
+from api.incidents.queries import incidents as sql
 
 Conn = psycopg.AsyncConnection[Any]
 

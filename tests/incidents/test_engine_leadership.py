@@ -16,7 +16,7 @@ import pytest
 
 from api.incidents import context, engine, escalation, store
 from api.incidents.alertmanager import Notification
-from api.incidents.escalation_queries import ENGINE_LEADER
+from api.incidents.queries.escalation import ENGINE_LEADER
 from core.leadership import NotLeader
 from tests.api.conftest import Harness
 from tests.incidents.conftest import alert, faked_settings, notification

@@ -16,7 +16,7 @@ from pydantic import SecretStr
 
 from api.incidents import context, engine
 from api.incidents.context import Incidents
-from api.incidents.escalation_queries import ENGINE_LEADER
+from api.incidents.queries.escalation import ENGINE_LEADER
 from api.incidents.slack_signature import sign
 from core.queries.leadership import ELECT
 from tests.api.conftest import Harness

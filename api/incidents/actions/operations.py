@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from psycopg.types.json import Jsonb
 
-from api.incidents.actions import queries as sql
 from api.incidents.actions.spec import Context, Effect, Outcome, Summarizer, Summary, Target
 from api.incidents.context import Incidents
+from api.incidents.queries import actions as sql
 from api.problems import Problem, invalid
 from api.runtime import Runtime
 from gateway.outbox import enqueue_async

@@ -4,7 +4,6 @@ through the outbound webhook outbox, in the same transaction."""
 
 from __future__ import annotations
 
-from api.incidents.actions import queries as sql
 from api.incidents.actions.spec import (
     Conn,
     Context,
@@ -15,6 +14,7 @@ from api.incidents.actions.spec import (
     Target,
 )
 from api.incidents.context import Incidents
+from api.incidents.queries import actions as sql
 from api.problems import Problem
 from api.runtime import Runtime
 from gateway.outbox import enqueue_async

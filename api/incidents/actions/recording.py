@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.incidents.actions import queries as sql
 from api.incidents.actions.spec import ActionSpec, Context, Outcome
+from api.incidents.queries import actions as sql
 from api.incidents.timeline import add_event
 from api.runtime import Runtime
 from core.audit import AuditEntry, record_in

@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from api.incidents.actions import queries as sql
+from api.incidents.queries import actions as sql
 from api.problems import Problem
 from api.signing import Keys
 

@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 
 from api.incidents import store
-from api.incidents.actions import queries as sql
 from api.incidents.actions.spec import Context, Outcome, Summary, Target
 from api.incidents.context import Incidents
+from api.incidents.queries import actions as sql
 from api.problems import Problem, invalid
 from api.runtime import Runtime
 
