@@ -1,8 +1,8 @@
 """What a running API holds: connection pools, Redis, keys, templates, metrics.
 
 The platform pool is read-only (``default_transaction_read_only``): the drilldowns never
-write the platform. Connections are named ``opsdeck-api``, which the KPI engine leaves out of
-its commit horizon, so a long export never holds the KPIs back.
+write the platform. Connections are named ``API`` (``core/application_names.py``), which the
+KPI engine leaves out of its commit horizon, so a long export never holds the KPIs back.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
@@ -22,10 +21,10 @@ from api.auth.trusted_proxy import TrustedProxy
 from api.http_metrics import HttpMetrics
 from api.signing import Keys
 from core import assets
-from core.database import libpq_url
+from core.application_names import API
+from core.database import async_pool
 from core.settings import ApiSettings, Settings, SettingsError
 
-APPLICATION_NAME = "opsdeck-api"
 TEMPLATES = assets.api_templates()
 
 
@@ -63,27 +62,17 @@ def _pool(url: str, settings: ApiSettings, *, read_only: bool) -> AsyncConnectio
     # generic plan for it: a plan made without the parameters (a 24-hour or a 30-day range,
     # a rare or a common search word) and kept whatever SET LOCAL later asks (the search's
     # choice of index, api.queries.api_logs). Every execution is planned for its values.
-    options = (
-        f"-c statement_timeout={int(settings.statement_timeout_seconds * 1000)} "
-        f"-c max_parallel_workers_per_gather={settings.parallel_workers_per_query} "
-        "-c plan_cache_mode=force_custom_plan"
-    )
-    if read_only:
-        options += " -c default_transaction_read_only=on"
-    kwargs: dict[str, Any] = {
-        "autocommit": True,
-        "application_name": APPLICATION_NAME,
-        "options": options,
-        "connect_timeout": 5,
-    }
-    return AsyncConnectionPool(
-        libpq_url(url),
-        min_size=1,
-        max_size=settings.pool_max_connections,
-        kwargs=kwargs,
-        open=False,
-        check=AsyncConnectionPool.check_connection,
-        name=f"opsdeck-api-{'platform' if read_only else 'ops'}",
+    return async_pool(
+        url,
+        API,
+        settings.pool_max_connections,
+        read_only=read_only,
+        statement_timeout_seconds=settings.statement_timeout_seconds,
+        parameters={
+            "max_parallel_workers_per_gather": settings.parallel_workers_per_query,
+            "plan_cache_mode": "force_custom_plan",
+        },
+        name=f"{API}-{'platform' if read_only else 'ops'}",
     )
 
 

@@ -17,6 +17,7 @@ import psycopg
 
 from api.queries import usage as sql
 from api.runtime import Runtime
+from core.application_names import API, API_RETENTION
 from core.audit import apply_retention
 from core.database import connect
 from core.failures import FailureReporter
@@ -82,8 +83,8 @@ async def _usage_loop(runtime: Runtime) -> None:
 
 
 def _retention(url: str, days: int) -> int:
-    with connect(url, application_name="opsdeck-api-retention") as conn:
-        return apply_retention(conn, days, actor="opsdeck-api")
+    with connect(url, application_name=API_RETENTION) as conn:
+        return apply_retention(conn, days, actor=API)
 
 
 async def _retention_loop(runtime: Runtime) -> None:

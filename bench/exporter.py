@@ -42,13 +42,13 @@ from bench.history import admin_url as bench_admin_url
 from bench.history import history
 from bench.pgcpu import CpuWindow, cpu_window, postmaster_pid, rss_mib
 from bench.plain_sql import plain_values, query_exporter_config
+from core.application_names import EXPORTER as EXPORTER_APPLICATION
+from core.application_names import SIMULATOR as TRAFFIC_APPLICATION
 from core.database import libpq_url
 from core.settings import Settings
-from exporters.engine import APPLICATION as EXPORTER_APPLICATION
 from exporters.families import NO_CURRENCY
 from opsdeck.embedded import free_port
 from opsdeck.supervisor import Supervisor
-from simulator.live import APPLICATION as TRAFFIC_APPLICATION
 
 REPO = Path(__file__).resolve().parent.parent
 QE_VERSION = "5.0.2"

@@ -14,6 +14,13 @@ and announcing it in ``pg_stat_activity`` (and platforms that stamp events from 
 clocks). Without the right to read other sessions' activity (``pg_read_all_stats``) or on
 a replica, the horizon trails the clock by ``horizon_lookback_seconds`` instead, which is
 exact as long as no writing transaction runs longer than that.
+
+Which sessions count. Only a transaction that writes the platform can hold back an event,
+so the read leaves out opsdeck's own sessions that never write it (the exporter, the API,
+the worker's ops sessions, the outbox tail's read-only snapshots: ``HORIZON_IGNORED`` of
+``core/application_names.py``) plus any named in ``horizon_ignore_applications``; a long
+read of theirs does not hold the KPIs back. The gateway's inbound processing does write the
+platform (``platform.psp_transactions``) and is waited for like the platform's own writers.
 """
 
 from __future__ import annotations
@@ -25,13 +32,19 @@ from typing import Any
 
 import psycopg
 
+from core.application_names import EXPORTER, HORIZON_IGNORED
 from core.database import close_quietly, connect
 from core.failures import FailureReporter
 from core.queries import horizon as q
 from core.settings import ExporterSettings
 
 log = logging.getLogger(__name__)
-APPLICATION = "opsdeck-exporter"
+
+
+def ignored_applications(settings: ExporterSettings) -> list[str]:
+    """The sessions the horizon leaves out: opsdeck's own that never write the platform,
+    and those the settings add."""
+    return sorted({*HORIZON_IGNORED, *settings.horizon_ignore_applications})
 
 
 class Horizon:
@@ -84,7 +97,7 @@ class Horizon:
         if self._exact:
             params: dict[str, Any] = {
                 "margin": self._settings.horizon_margin_seconds,
-                "ignored": list(self._settings.horizon_ignore_applications),
+                "ignored": ignored_applications(self._settings),
             }
             row = conn.execute(q.ACTIVITY, params).fetchone()
         else:
@@ -108,7 +121,7 @@ class Horizon:
         if self._conn is None or self._conn.closed:
             self._conn = connect(
                 self._url,
-                application_name=APPLICATION,
+                application_name=EXPORTER,
                 autocommit=True,
                 statement_timeout_seconds=self._settings.statement_timeout_seconds,
             )

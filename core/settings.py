@@ -139,9 +139,9 @@ class ExporterSettings(Section):
     # Without pg_stat_activity (no pg_read_all_stats, or a replica) the horizon trails the
     # clock by this much: it must exceed the platform's longest writing transaction.
     horizon_lookback_seconds: PositiveSeconds = 10.0
-    # Sessions that never write platform tables, left out of the horizon so that a long
-    # read (a CSV export, a dashboard query) does not hold the KPIs back.
-    horizon_ignore_applications: tuple[str, ...] = ("opsdeck-api", "opsdeck-exporter")
+    # Sessions beyond opsdeck's own (core/application_names.py) that never write platform
+    # tables, left out of the horizon so that a long read does not hold the KPIs back.
+    horizon_ignore_applications: tuple[str, ...] = ()
     # Catch-up folds read at most this much event time per transaction.
     max_fold_window_seconds: PositiveSeconds = 86_400.0
     # Folds of at most this much event time (steady state) reuse generic plans instead of
@@ -226,6 +226,10 @@ class Thresholds(Section):
     unprocessed_bookings: Annotated[int, Field(ge=0)] = 10
     unprocessed_after_seconds: PositiveSeconds = 600.0
     booking_api_down_seconds: PositiveSeconds = 60.0
+    # A service whose latest health check is older than this reads down: a checker that
+    # died (with the host it ran on) must not leave its last `ok` standing. Checks come
+    # every 15 s, so this is six missed in a row, not one slow write.
+    service_check_stale_seconds: PositiveSeconds = 90.0
     support_time_to_resolve_seconds: PositiveSeconds = 86400.0
     # The bookings timeline's anomaly band: a minute this many standard deviations off the
     # last hour's mean is a drop or a spike; below the floor (bookings a minute) the spread

@@ -18,6 +18,7 @@ from typing import Any
 
 import psycopg
 
+from core.application_names import EXPORTER
 from core.database import close_quietly, connect
 from core.failures import Backoff, FailureReporter, one_line
 from core.horizon import Horizon
@@ -29,7 +30,6 @@ from exporters.queries import store as q
 from exporters.snapshot import Health, Snapshot
 
 log = logging.getLogger(__name__)
-APPLICATION = "opsdeck-exporter"
 MIN_WINDOW = timedelta(minutes=1)
 CURSOR_SAVE_SECONDS = 5.0
 MAX_RETRY_SECONDS = 5.0
@@ -58,7 +58,7 @@ class Engine:
             lock_key=exporter.leader_lock_key,
             fence_key=q.FENCE_KEY,
             what="the KPI engine",
-            application_name=APPLICATION,
+            application_name=EXPORTER,
             check_seconds=exporter.leader_check_seconds,
             statement_timeout_seconds=exporter.statement_timeout_seconds,
         )
@@ -105,7 +105,7 @@ class Engine:
             stop.wait(refresh)
 
     def _prepare(self, epoch: int) -> None:
-        with connect(self.ops_url, application_name=APPLICATION) as conn:
+        with connect(self.ops_url, application_name=EXPORTER) as conn:
             for collector in self.collectors:
                 params = [
                     (collector.name, m, list(labels)) for m, labels in collector.zero_series()
@@ -118,7 +118,7 @@ class Engine:
         self.on_ready()
 
     def _load(self) -> None:
-        with connect(self.ops_url, application_name=APPLICATION) as conn:
+        with connect(self.ops_url, application_name=EXPORTER) as conn:
             values = conn.execute(q.VALUES).fetchall()
             cursors = conn.execute(q.CURSORS).fetchall()
         self.snapshot.load(values, cursors, source_ok=True)
@@ -256,7 +256,7 @@ class Worker:
         if self.platform is None or self.platform.closed:
             self.platform = connect(
                 self.engine.platform_url,
-                application_name=APPLICATION,
+                application_name=EXPORTER,
                 statement_timeout_seconds=timeout,
             )
             if self.collector.one_snapshot:
@@ -267,7 +267,7 @@ class Worker:
             self.plans.forget()
         if self.ops is None or self.ops.closed:
             self.ops = connect(
-                self.engine.ops_url, application_name=APPLICATION, statement_timeout_seconds=timeout
+                self.engine.ops_url, application_name=EXPORTER, statement_timeout_seconds=timeout
             )
             # A fold lost in a crash is folded again from the last durable cursor: no
             # need to wait for the WAL flush on every commit.
@@ -294,7 +294,7 @@ class Worker:
         """Tell a standby too (best effort: the ops database may be what failed)."""
         try:
             with connect(
-                self.engine.ops_url, application_name=APPLICATION, connect_timeout_seconds=2
+                self.engine.ops_url, application_name=EXPORTER, connect_timeout_seconds=2
             ) as conn:
                 conn.execute(q.MARK_FAILED, {"collector": self.collector.name, "error": message})
         except psycopg.Error as exc:

@@ -9,9 +9,9 @@ the wait after attempt n is the schedule's n-th delay, jittered); a malformed ev
 that still fails after the schedule, becomes a dead letter that "Reprocess dead letters"
 puts back in line.
 
-Platform writes use connections named ``opsdeck-gateway``: the KPI engine's commit horizon
-waits for them (it only ignores sessions that never write the platform), and the rows get
-``updated_at`` from the database clock, so the reconciliation KPIs fold them exactly.
+Platform writes use connections named ``core.application_names.GATEWAY``: the KPI engine's
+commit horizon waits for them (it only ignores sessions that never write the platform), and
+the rows get ``updated_at`` from the database clock, so the reconciliation KPIs fold them exactly.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ from gateway.queries import counters as counters_sql
 from gateway.queries import inbound as sql
 
 log = logging.getLogger(__name__)
-GATEWAY_APPLICATION = "opsdeck-gateway"
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from typing import Any
 
 import psycopg
 
+from core.application_names import GATEWAY_TAIL
 from core.database import close_quietly, connect
 from core.failures import FailureReporter
 from core.horizon import Horizon
@@ -31,7 +32,6 @@ from gateway.outbox import Event, enqueue_many
 from gateway.queries import tail as sql
 
 log = logging.getLogger(__name__)
-APPLICATION = "opsdeck-gateway-tail"
 
 
 class PlatformTail:
@@ -101,13 +101,13 @@ class PlatformTail:
         timeout = self.settings.exporter.statement_timeout_seconds
         if self.platform is None or self.platform.closed:
             self.platform = connect(
-                self.platform_url, application_name=APPLICATION, statement_timeout_seconds=timeout
+                self.platform_url, application_name=GATEWAY_TAIL, statement_timeout_seconds=timeout
             )
             self.platform.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
             self.platform.read_only = True
         if self.ops is None or self.ops.closed:
             self.ops = connect(
-                self.ops_url, application_name=APPLICATION, statement_timeout_seconds=timeout
+                self.ops_url, application_name=GATEWAY_TAIL, statement_timeout_seconds=timeout
             )
         return self.platform, self.ops
 

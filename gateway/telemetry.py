@@ -17,7 +17,8 @@ from typing import Any
 
 import psycopg
 
-from core.database import libpq_url
+from core.application_names import WORKER_METRICS
+from core.database import async_connect
 from core.failures import FailureReporter
 from core.leadership import Leadership
 from core.settings import WebhookSettings
@@ -26,7 +27,6 @@ from gateway.queries import counters as counters_sql
 from gateway.queries import gauges as gauges_sql
 
 log = logging.getLogger(__name__)
-APPLICATION = "opsdeck-worker-metrics"
 LEADER = "gateway-metrics"
 REFRESH_SECONDS = 1.0
 
@@ -43,7 +43,7 @@ class Telemetry:
             name=LEADER,
             lock_key=settings.leader_lock_key,
             what="the webhook gateway's metrics",
-            application_name=APPLICATION,
+            application_name=WORKER_METRICS,
             check_seconds=settings.leader_check_seconds,
         )
 
@@ -78,11 +78,8 @@ class Telemetry:
 
     async def _read(self) -> Snapshot:
         if self.conn is None or self.conn.closed:
-            self.conn = await psycopg.AsyncConnection.connect(
-                libpq_url(self.ops_url),
-                autocommit=True,
-                application_name=APPLICATION,
-                connect_timeout=5,
+            self.conn = await async_connect(
+                self.ops_url, application_name=WORKER_METRICS, autocommit=True
             )
         counters = zero_counters()
         for metric, labels, value in await (await self.conn.execute(counters_sql.ALL)).fetchall():

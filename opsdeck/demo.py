@@ -26,6 +26,7 @@ from alert_rules.localize import (
     host_port,
     prometheus_config,
 )
+from core.application_names import DEMO
 from core.database import connect
 from core.migrate import migrate
 from core.settings import Settings
@@ -108,7 +109,7 @@ class Demo:
     def _prepare_database(self) -> None:
         urls = self.plan.urls
         migrate(urls["postgres"], urls["platform"])
-        with connect(urls["platform"], application_name="opsdeck-demo") as conn:
+        with connect(urls["platform"], application_name=DEMO) as conn:
             empty = conn.execute("SELECT NOT EXISTS (SELECT FROM platform.bookings)").fetchone()
         if empty and empty[0] and self.plan.backfill_days > 0:
             self.say(
@@ -334,7 +335,7 @@ class Demo:
 
     def _print_traffic(self) -> None:
         try:
-            with connect(self.plan.urls["platform"], application_name="opsdeck-demo") as conn:
+            with connect(self.plan.urls["platform"], application_name=DEMO) as conn:
                 row = conn.execute(RECENT_TRAFFIC).fetchone() or (0, 0, 0)
         except Exception as exc:  # noqa: BLE001 - a status line must never stop the demo
             self.say(f"traffic: cannot read the database ({exc})")

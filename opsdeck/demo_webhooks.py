@@ -8,6 +8,7 @@ import secrets
 import sys
 from pathlib import Path
 
+from core.application_names import DEMO
 from core.database import connect
 from gateway.endpoints import EndpointSpec, create, find_by_url
 from opsdeck.supervisor import Service, http_ready
@@ -37,7 +38,7 @@ def psp_secrets(data_dir: Path) -> tuple[str, str]:
 
 def _endpoint_secrets(ops_url: str, url: str) -> list[str]:
     """The receiver's endpoint (every platform event), created on the first run."""
-    with connect(ops_url, application_name="opsdeck-demo") as conn:
+    with connect(ops_url, application_name=DEMO) as conn:
         endpoint_id = find_by_url(conn, url)
         if endpoint_id is None:
             spec = EndpointSpec(url, ("*",), "opsdeck demo: the local partner receiver")

@@ -14,6 +14,7 @@ from datetime import datetime
 
 import pyarrow as pa
 
+from core.application_names import SIMULATOR_BACKFILL
 from core.database import connect
 from core.settings import SimulatorSettings
 from simulator import vocabulary
@@ -101,7 +102,7 @@ class BackfillPlan:
 
 
 def ensure_empty(url: str) -> None:
-    with connect(url, application_name="opsdeck-simulator-backfill") as conn:
+    with connect(url, application_name=SIMULATOR_BACKFILL) as conn:
         for table in PLATFORM_TABLES:
             if conn.execute(f"SELECT EXISTS (SELECT FROM platform.{table})").fetchone() == (True,):
                 raise BackfillRefused(
@@ -213,7 +214,7 @@ def run_backfill(
 
 def _finish(url: str) -> None:
     """Move identity sequences past the loaded ids and refresh planner statistics."""
-    with connect(url, application_name="opsdeck-simulator-backfill", autocommit=True) as conn:
+    with connect(url, application_name=SIMULATOR_BACKFILL, autocommit=True) as conn:
         for table in PLATFORM_TABLES:
             if table == "psp_transactions":
                 continue

@@ -22,11 +22,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from core.application_names import SIMULATOR_BACKFILL
 from core.database import connect
 
 CSV_OPTIONS = pacsv.WriteOptions(include_header=False, quoting_style="needed", batch_size=65_536)
 COPY_CHUNK_ROWS = 200_000
-APPLICATION = "opsdeck-simulator-backfill"
+APPLICATION = SIMULATOR_BACKFILL
 
 Progress = Callable[[str, int], None]
 

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import psycopg
 
+from core.application_names import SIMULATOR
 from core.database import connect
 from simulator import vocabulary
 from simulator.copy_loader import CopyLoader
@@ -39,7 +40,6 @@ from simulator.world import (
 )
 
 log = logging.getLogger(__name__)
-APPLICATION = "opsdeck-simulator"
 
 
 class LiveSimulator:
@@ -67,7 +67,7 @@ class LiveSimulator:
 
     def _prepare(self) -> PlatformShape:
         """Make sure the dimensions exist and tidy what a stopped run left half-done."""
-        with connect(self.platform_url, application_name=APPLICATION, autocommit=True) as conn:
+        with connect(self.platform_url, application_name=SIMULATOR, autocommit=True) as conn:
             customers, resources = conn.execute(q.DIMENSIONS).fetchone() or (0, 0)
             if not resources:
                 _load_dimensions(self.platform_url, self.options.seed)
@@ -101,12 +101,12 @@ class LiveSimulator:
             self.psp_sender.submit(tuple(row), 0.0)
 
     def _occupancy(self) -> Occupancy:
-        with connect(self.platform_url, application_name=APPLICATION, autocommit=True) as conn:
+        with connect(self.platform_url, application_name=SIMULATOR, autocommit=True) as conn:
             taken = conn.execute(q.TAKEN_SLOTS).fetchall()
         return Occupancy(self.shape.resources, taken)
 
     def refresh_anomalies(self) -> None:
-        with connect(self.ops_url, application_name=APPLICATION, autocommit=True) as conn:
+        with connect(self.ops_url, application_name=SIMULATOR, autocommit=True) as conn:
             active = dict(conn.execute(q.ACTIVE_ANOMALIES).fetchall())
         now = time.monotonic()
         self.anomalies.api_5xx_until = now + float(active.get("api-5xx-burst", 0))
@@ -154,7 +154,7 @@ def _load_dimensions(url: str, seed: int) -> None:
     loader.load("staff", [staff_table(world, seed, start)])
     loader.load("resources", [resources_table(world, start)])
     loader.load("customers", [customers_table(world, seed, start)])
-    with connect(url, application_name=APPLICATION, autocommit=True) as conn:
+    with connect(url, application_name=SIMULATOR, autocommit=True) as conn:
         for table in ("locations", "staff", "resources", "customers"):
             conn.execute(
                 f"SELECT setval(pg_get_serial_sequence('platform.{table}', 'id'), "

@@ -24,11 +24,11 @@ from api.incidents import escalation, grafana_annotations, notifier
 from api.incidents.context import Incidents
 from api.incidents.queries.escalation import ENGINE_FENCE_KEY, ENGINE_LEADER
 from api.runtime import Runtime
+from core.application_names import API_ENGINE
 from core.failures import FailureReporter
 from core.leadership import Fence, Leadership, NotLeader
 
 log = logging.getLogger(__name__)
-APPLICATION = "opsdeck-api-engine"
 FENCE = Fence(ENGINE_LEADER, ENGINE_FENCE_KEY)
 
 
@@ -53,7 +53,7 @@ def leadership(runtime: Runtime, incidents: Incidents) -> Leadership:
         lock_key=settings.engine_lock_key,
         fence_key=ENGINE_FENCE_KEY,
         what="the escalation engine",
-        application_name=APPLICATION,
+        application_name=API_ENGINE,
         check_seconds=settings.engine_check_seconds,
     )
 

@@ -13,9 +13,11 @@ from __future__ import annotations
 from typing import Any
 
 from api.queries.listing import PageRequest
+from core.application_names import HORIZON_IGNORED
 
-# Sessions that never write platform rows; a long export must not hold the horizon back.
-READ_ONLY_APPLICATIONS = ["opsdeck-api", "opsdeck-exporter"]
+# Sessions that never write platform rows (core/application_names.py): a long export must
+# not hold the horizon back.
+READ_ONLY_APPLICATIONS = list(HORIZON_IGNORED)
 EPOCH_FLOOR = "1970-01-02"
 
 STATE = "SELECT folded_until FROM ops.api_usage_rollup FOR UPDATE SKIP LOCKED"

@@ -9,7 +9,8 @@ SELECT NOT pg_is_in_recovery()
 """
 
 # statement_timestamp() is read before pg_stat_activity is: a transaction that starts
-# after the read starts after it too. Sessions that never write the platform are ignored.
+# after the read starts after it too. Sessions that never write the platform are ignored
+# (%(ignored)s: core.horizon.ignored_applications, from core/application_names.py).
 ACTIVITY = """
 SELECT least(statement_timestamp(), min(xact_start)) - %(margin)s * interval '1 second'
 FROM pg_stat_activity

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from core.application_names import CLI
 from core.database import connect
 from core.settings import Settings
 from opsdeck.cli.errors import CommandError
@@ -33,7 +34,7 @@ def admin_session(settings: Settings, command: str) -> Iterator[Admin]:
     url = settings.require("database_url", command)
     sessions = redis.Redis.from_url(settings.redis_url) if settings.redis_url else None
     try:
-        with connect(url, application_name="opsdeck-cli") as conn:
+        with connect(url, application_name=CLI) as conn:
             yield Admin(actor(), conn, sessions)
     except AccountError as exc:
         raise CommandError(str(exc), status=1) from None

@@ -9,6 +9,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from core.application_names import CLI
 from core.database import connect
 from core.settings import Settings
 from opsdeck.cli.admin import actor
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from core.audit import apply_retention, export_rows, verify
 
     url = settings.require("database_url", f"opsdeck audit {args.action}")
-    with connect(url, application_name="opsdeck-cli") as conn:
+    with connect(url, application_name=CLI) as conn:
         if args.action == "verify":
             result = verify(conn)
             if not result.ok:

@@ -27,39 +27,12 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    import asyncio
-    import signal
-
-    from prometheus_client import CollectorRegistry, start_http_server
-
-    from core.build_info import register_process_metrics
-    from gateway.worker import Worker
+    from gateway.server import run as run_worker
 
     if args.concurrency is not None and not 1 <= args.concurrency <= 5000:
         raise CommandError("--concurrency takes 1 to 5000", 2)
     settings.require_service("worker")
     hooks = settings.webhooks
-    worker = Worker(settings, args.concurrency)
     port = hooks.metrics_port if args.metrics_port is None else args.metrics_port
-    server = None
-    if port:
-        registry = CollectorRegistry(auto_describe=True)
-        registry.register(worker.collector)
-        register_process_metrics(registry)
-        host = args.metrics_host or hooks.metrics_host
-        server, _ = start_http_server(port, addr=host, registry=registry)
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await worker.run(stop)
-
-    try:
-        asyncio.run(main())
-    finally:
-        if server is not None:
-            server.shutdown()
-            server.server_close()
+    run_worker(settings, args.concurrency, args.metrics_host or hooks.metrics_host, port)
     return 0

@@ -8,10 +8,10 @@ import time
 from typing import Any
 
 import anyio
-from psycopg_pool import AsyncConnectionPool
 from pydantic import SecretStr
 
-from core.database import libpq_url
+from core.application_names import GATEWAY, WORKER
+from core.database import async_pool
 from core.psp_webhooks import (
     PAYSTACK_HEADER,
     STRIPE_HEADER,
@@ -20,7 +20,7 @@ from core.psp_webhooks import (
     stripe_header,
 )
 from core.settings import ApiSettings, Settings, WebhookSettings
-from gateway.inbound_processing import GATEWAY_APPLICATION, InboundProcessor
+from gateway.inbound_processing import InboundProcessor
 from tests.api.conftest import PAYSTACK_TEST_SECRET, SECRET, STRIPE_TEST_SECRET
 
 STRIPE_SECRET = STRIPE_TEST_SECRET
@@ -71,16 +71,9 @@ def paystack_headers(body: bytes, secret: str = PAYSTACK_SECRET) -> dict[str, st
 
 async def process_inbound(settings: Settings, rounds: int = 50) -> int:
     """Run the worker's inbound step until nothing is due (retries included)."""
-    url = libpq_url(str(settings.database_url))
-    kwargs = {"autocommit": True}
-    ops = AsyncConnectionPool(url, min_size=1, max_size=2, open=False, kwargs=kwargs)
-    platform = AsyncConnectionPool(
-        url,
-        min_size=1,
-        max_size=2,
-        open=False,
-        kwargs={**kwargs, "application_name": GATEWAY_APPLICATION},
-    )
+    url = str(settings.database_url)
+    ops = async_pool(url, WORKER, 2)
+    platform = async_pool(url, GATEWAY, 2)
     await ops.open()
     await platform.open()
     held = 0
