@@ -22,7 +22,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
+from prometheus_client.registry import Collector as PrometheusCollector
 
 UNKNOWN = "unknown"
 SOURCE_ROOT = Path(__file__).resolve().parent.parent  # the checkout, when run from one
@@ -71,7 +71,7 @@ def describe() -> str:
     return f"opsdeck {version()} ({revision()}, Python {python()})"
 
 
-class BuildInfoCollector(Collector):
+class BuildInfoCollector(PrometheusCollector):
     """``opsdeck_build_info``: a constant 1 whose labels name the build."""
 
     def describe(self) -> Iterator[Metric]:

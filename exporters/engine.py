@@ -71,7 +71,7 @@ class Engine:
             threading.Thread(target=self.horizon.run, args=(stop,), name="horizon"),
             threading.Thread(target=self.leadership.run, args=(stop,), name="leadership"),
             *(
-                threading.Thread(target=Worker(self, c).run, args=(stop,), name=f"fold-{c.name}")
+                threading.Thread(target=FoldLoop(self, c).run, args=(stop,), name=f"fold-{c.name}")
                 for c in self.collectors
             ),
         ]
@@ -133,7 +133,7 @@ class Engine:
             return self._ready.wait_for(lambda: self.ready_epoch == epoch, timeout)
 
 
-class Worker:
+class FoldLoop:
     """Folds one collector's windows while this replica leads."""
 
     def __init__(self, engine: Engine, collector: Collector) -> None:

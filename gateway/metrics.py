@@ -23,7 +23,7 @@ from prometheus_client.core import (
     HistogramMetricFamily,
     Metric,
 )
-from prometheus_client.registry import Collector
+from prometheus_client.registry import Collector as PrometheusCollector
 
 from gateway.queries.counters import SEPARATOR
 
@@ -94,23 +94,23 @@ class Increments:
 
 
 @dataclass(frozen=True)
-class Snapshot:
+class GatewayReading:
     counters: Mapping[tuple[str, tuple[str, ...]], float]
     queue: Mapping[str, float]
     dead: Mapping[str, float]
     endpoints: Mapping[str, float]
 
 
-class GatewayCollector(Collector):
-    """Builds fresh families from the last snapshot on every scrape."""
+class GatewayCollector(PrometheusCollector):
+    """Builds fresh families from the last reading on every scrape."""
 
     def __init__(self, buckets: Sequence[float]) -> None:
         self.buckets = tuple(buckets)
         self._lock = threading.Lock()
-        self._snapshot: Snapshot | None = None
+        self._snapshot: GatewayReading | None = None
         self.in_flight = 0
 
-    def publish(self, snapshot: Snapshot | None) -> None:
+    def publish(self, snapshot: GatewayReading | None) -> None:
         """A new snapshot (None: this worker does not lead, so it serves no values)."""
         with self._lock:
             self._snapshot = snapshot
@@ -123,7 +123,7 @@ class GatewayCollector(Collector):
             snapshot = self._snapshot
         return list(self._families(snapshot))
 
-    def _families(self, s: Snapshot | None) -> Iterator[Metric]:
+    def _families(self, s: GatewayReading | None) -> Iterator[Metric]:
         leader = GaugeMetricFamily(LEADER, "1 on the worker that serves the webhook families.")
         leader.add_metric([], 1.0 if s is not None else 0.0)
         yield leader

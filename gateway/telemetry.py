@@ -22,7 +22,7 @@ from core.database import async_connect
 from core.failures import FailureReporter
 from core.leadership import Leadership
 from core.settings import WebhookSettings
-from gateway.metrics import GatewayCollector, Snapshot, zero_counters
+from gateway.metrics import GatewayCollector, GatewayReading, zero_counters
 from gateway.queries import counters as counters_sql
 from gateway.queries import gauges as gauges_sql
 
@@ -76,7 +76,7 @@ class Telemetry:
             self.collector.publish(None)
             await self._close()
 
-    async def _read(self) -> Snapshot:
+    async def _read(self) -> GatewayReading:
         if self.conn is None or self.conn.closed:
             self.conn = await async_connect(
                 self.ops_url, application_name=WORKER_METRICS, autocommit=True
@@ -87,7 +87,7 @@ class Telemetry:
         row = await (await self.conn.execute(gauges_sql.GAUGES)).fetchone()
         assert row is not None
         out_q, in_q, out_dead, in_dead, enabled, disabled, open_ = (float(v or 0) for v in row)
-        return Snapshot(
+        return GatewayReading(
             counters,
             {"inbound": in_q, "outbound": out_q},
             {"inbound": in_dead, "outbound": out_dead},

@@ -14,7 +14,7 @@ import pytest
 from core.leadership import NotLeader
 from core.queries import leadership as election_sql
 from core.settings import Settings
-from exporters.engine import Worker
+from exporters.engine import FoldLoop
 from exporters.families import kpi_families
 from exporters.queries import store as q
 from tests.exporters import truth
@@ -71,7 +71,7 @@ def test_a_fold_that_waited_out_an_election_is_refused(db_url: str) -> None:
 
         def fence() -> None:
             try:
-                outcome.append(Worker._fence(fold, epoch=old[0] if old else -1))
+                outcome.append(FoldLoop._fence(fold, epoch=old[0] if old else -1))
             except NotLeader as exc:
                 outcome.append(exc)
 

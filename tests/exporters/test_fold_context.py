@@ -11,7 +11,7 @@ import psycopg
 
 from core.settings import Settings
 from exporters.collector import Changes, FoldContext, histogram_series
-from exporters.engine import Engine, Worker
+from exporters.engine import Engine, FoldLoop
 from exporters.families import Family
 from exporters.server import build_collectors
 
@@ -63,7 +63,7 @@ def test_collectors_that_fold_in_one_query_read_without_a_transaction(db_url: st
     engine = SimpleNamespace(settings=settings, platform_url=db_url, ops_url=db_url)
     until = datetime.now(UTC)
     for collector in build_collectors(settings):
-        worker = Worker(cast(Engine, engine), collector)
+        worker = FoldLoop(cast(Engine, engine), collector)
         platform, ops = worker._connections()
         try:
             assert platform.autocommit is not collector.one_snapshot, collector.name

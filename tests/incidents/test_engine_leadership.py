@@ -14,7 +14,7 @@ import httpx
 import psycopg
 import pytest
 
-from api.incidents import context, engine, escalation, store
+from api.incidents import context, escalation, escalation_loop, store
 from api.incidents.alertmanager import Notification
 from api.incidents.queries.escalation import ENGINE_LEADER
 from core.leadership import NotLeader
@@ -75,9 +75,9 @@ async def test_a_replica_takes_over_when_the_leaders_session_dies(
     new = context.build(quick, client, clock=second)
     key = slow.engine_lock_key
     before = _epoch(api)
-    async with engine.running(api.runtime, old):
+    async with escalation_loop.running(api.runtime, old):
         await _until("the first leader's passes", lambda: first.count >= 3)
-        async with engine.running(api.runtime, new):
+        async with escalation_loop.running(api.runtime, new):
             assert await _quiet(second, 0.5), "a standby passed beside the leader"
             (holder,) = _lock_holders(api, key)
             api.sql("SELECT pg_terminate_backend(%s)", (holder,))
@@ -113,9 +113,9 @@ async def test_a_pass_under_a_superseded_epoch_fires_no_step(
         assert applied.incident is not None
         epoch = _elected(api)
         with pytest.raises(NotLeader):
-            await engine.tick(api.runtime, incidents, epoch - 1)
+            await escalation_loop.tick(api.runtime, incidents, epoch - 1)
         assert _fired(await escalation.steps(conn, applied.incident)) == []
-        await engine.tick(api.runtime, incidents, epoch)
+        await escalation_loop.tick(api.runtime, incidents, epoch)
         assert _fired(await escalation.steps(conn, applied.incident)) == [0]
 
 

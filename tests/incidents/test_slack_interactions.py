@@ -14,7 +14,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from api.incidents import context, engine
+from api.incidents import context, escalation_loop
 from api.incidents.context import Incidents
 from api.incidents.queries.escalation import ENGINE_LEADER
 from api.incidents.slack_signature import sign
@@ -77,7 +77,7 @@ def _epoch(api: Harness) -> int:
 async def _settle(api: Harness, incidents: Incidents) -> None:
     for task in list(incidents.background):
         await task  # type: ignore[misc]
-    await engine.tick(api.runtime, incidents, _epoch(api))
+    await escalation_loop.tick(api.runtime, incidents, _epoch(api))
 
 
 async def test_signatures_are_checked(api: Harness, slack_api: Incidents) -> None:
@@ -124,7 +124,7 @@ async def test_acknowledge_click_acts_once_and_updates_the_message(
 ) -> None:
     server, _ = fake
     incident = await open_by_hook(api, "SlackAck")
-    await engine.tick(
+    await escalation_loop.tick(
         api.runtime, slack_api, _epoch(api)
     )  # the first step: the message with buttons
     posted = [b for b in server.bodies("/api/chat.postMessage") if "SlackAck" in b["text"]]
@@ -160,7 +160,7 @@ async def test_mute_click_updates_the_message(
 ) -> None:
     server, _ = fake
     incident = await open_by_hook(api, "SlackMute")
-    await engine.tick(api.runtime, slack_api, _epoch(api))
+    await escalation_loop.tick(api.runtime, slack_api, _epoch(api))
     body = _click("mute_1h", incident)
     async with api.client() as client:
         assert (await client.post(PATH, content=body, headers=_headers(body))).status_code == 200
