@@ -23,8 +23,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from api.app import create_app
     from api.middleware.request_context import RequestIdFilter
     from core.log_format import add_filter
+    from core.service_needs import require_service
 
-    settings.require_service("api")
+    require_service(settings, "api")
 
     app = create_app(settings)  # refuses to start without a secret key, a database, Redis
     settings.require("database_url", "opsdeck api")

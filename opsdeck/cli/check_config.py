@@ -4,8 +4,8 @@ A container platform (docker-compose, Kubernetes) learns that a service is misco
 only when it crash-loops; this command says so beforehand, for every problem at once. It
 loads the settings as every command does (environment, ``*_FILE`` files, the secrets
 directory, the YAML file: a bad value or an unreadable file stops it with one line), then
-checks each service against :data:`core.settings.SERVICE_NEEDS`, the one table of what
-each service needs (``Settings.require_service`` raises from it for a command at start). It
+checks each service against :data:`core.service_needs.SERVICE_NEEDS`, the one table of what
+each service needs (``require_service`` raises from it for a command at start). It
 opens no connection: a reachable database is the service's health check, not its
 configuration.
 
@@ -19,7 +19,8 @@ import argparse
 import sys
 from typing import Any
 
-from core.settings import SERVICE_NEEDS, Settings
+from core.service_needs import SERVICE_NEEDS, service_problems
+from core.settings import Settings
 
 
 def register(sub: Any) -> None:
@@ -40,7 +41,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     services = args.service or sorted(SERVICE_NEEDS)
     failed = False
     for service in dict.fromkeys(services):
-        problems = settings.service_problems(service)
+        problems = service_problems(settings, service)
         for problem in problems:
             print(f"opsdeck check-config: {service}: {problem}", file=sys.stderr)
         if problems:

@@ -22,9 +22,10 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from core.service_needs import require_service
     from exporters.server import run_exporter
 
-    settings.require_service("exporter")
+    require_service(settings, "exporter")
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

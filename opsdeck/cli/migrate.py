@@ -22,8 +22,9 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from core.migrate import migrate
+    from core.service_needs import require_service
 
-    settings.require_service("migrate")
+    require_service(settings, "migrate")
     ops_url = settings.require("database_url", "opsdeck migrate")
     platform_url = settings.platform_url or ops_url
     for branch in migrate(ops_url, platform_url, ops_only=args.ops_only):

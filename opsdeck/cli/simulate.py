@@ -56,7 +56,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         raise CommandError("--backfill takes a positive number of days", 2)
     if args.rate <= 0:
         raise CommandError("--rate must be positive", 2)
-    settings.require_service("simulate")
+    from core.service_needs import require_service
+
+    require_service(settings, "simulate")
     ops_url = settings.require("database_url", "opsdeck simulate")
     platform_url = settings.platform_url or ops_url
     if args.backfill is not None:

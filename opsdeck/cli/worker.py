@@ -31,7 +31,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.concurrency is not None and not 1 <= args.concurrency <= 5000:
         raise CommandError("--concurrency takes 1 to 5000", 2)
-    settings.require_service("worker")
+    from core.service_needs import require_service
+
+    require_service(settings, "worker")
     hooks = settings.webhooks
     port = hooks.metrics_port if args.metrics_port is None else args.metrics_port
     run_worker(settings, args.concurrency, args.metrics_host or hooks.metrics_host, port)

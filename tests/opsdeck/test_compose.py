@@ -21,7 +21,7 @@ import jsonschema
 import pytest
 import yaml
 
-from core.settings import SERVICE_NEEDS
+from core.service_needs import SERVICE_NEEDS
 from tests.conftest import REPO, opsdeck_env, run_opsdeck
 from tests.dashboards.shared_schemas import load
 

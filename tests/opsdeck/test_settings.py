@@ -9,7 +9,8 @@ from psycopg.conninfo import conninfo_to_dict
 
 from core import settings_files
 from core.database import libpq_url
-from core.settings import SERVICE_NEEDS, SettingsError, load_settings
+from core.service_needs import SERVICE_NEEDS, require_service, service_problems
+from core.settings import SettingsError, load_settings
 from tests.conftest import opsdeck_env, run_opsdeck
 
 
@@ -479,9 +480,9 @@ def test_a_command_stops_at_start_on_what_check_config_reports(
 
 def test_require_service_raises_the_first_problem(clean_env: pytest.MonkeyPatch) -> None:
     with pytest.raises(SettingsError, match=r"^DATABASE_URL: not set, and opsdeck api needs"):
-        load_settings().require_service("api")
+        require_service(load_settings(), "api")
     for name, value in EVERY_NEED.items():
         clean_env.setenv(name, value)
     settings = load_settings()
-    settings.require_service("api")
-    assert settings.service_problems("api") == []
+    require_service(settings, "api")
+    assert service_problems(settings, "api") == []
