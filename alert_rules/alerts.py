@@ -24,6 +24,10 @@ TEAMS = ("bookings", "platform", "finance", "support", "opsdeck")
 COLLECTOR_LAG_SECONDS = 900
 OPSDECK_API_5XX_RATE = 0.05
 
+BOOKING_API_UP = 'opsdeck_service_up{service="booking_api"}'
+# Seconds since the booking API's latest check, whatever its result: the alert's value.
+CHECK_AGE = '(time() - opsdeck_service_last_check_timestamp_seconds{service="booking_api"})'
+
 
 @dataclass(frozen=True)
 class Alert:
@@ -48,6 +52,21 @@ class Alert:
 
 def _pct(ratio: float) -> str:
     return f"{ratio * 100:g}%"
+
+
+def _booking_api_down(t: Thresholds) -> str:
+    """The exporter reads the API down when its latest check failed *or* is older than the
+    staleness threshold (a checker that died with the API's host writes nothing). The
+    value is the latest check's age, so the description can say which: a float literal,
+    because Go templates compare a float ``$value`` only with a float."""
+    stale = float(t.service_check_stale_seconds)
+    return (
+        f"{{{{ if ge $value {stale!r} }}}}Silent: no health check of the booking API has "
+        f"arrived for {{value}} (checks older than {stale:g} s are stale); the checker, or "
+        "the host it runs on, is down.{{ else }}Down: the booking API's latest health check "
+        f"failed, and its checks have failed for more than {t.booking_api_down_seconds:g} s."
+        "{{ end }}"
+    )
 
 
 def seed_alerts(t: Thresholds) -> list[Alert]:
@@ -180,14 +199,13 @@ def seed_alerts(t: Thresholds) -> list[Alert]:
         ),
         Alert(
             "BookingApiDown",
-            'opsdeck_service_up{service="booking_api"} == 0',
+            f"{CHECK_AGE} and {BOOKING_API_UP} == 0",
             f"{t.booking_api_down_seconds / 60:g}m",
             "critical",
             "platform",
             "Booking API down",
-            "The booking API's health checks have failed for more than "
-            f"{t.booking_api_down_seconds:g} s (up = {{value}}).",
-            "{{ $value }}",
+            _booking_api_down(t),
+            DURATION,
             "Page on-call, update the public status page, turn maintenance mode on.",
             cc,
             "Uptime",

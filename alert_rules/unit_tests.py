@@ -7,7 +7,10 @@ for alerts on recorded series, whose group may run first) with its exact labels 
 annotations, the live value rendered into the description.
 
 The inputs here are hand-written facts about each alert; only the expected annotations
-are taken from the rule definitions (what is tested is that Prometheus renders them).
+are taken from the rule definitions (what is tested is that Prometheus renders them),
+except where a description's template branches: there the case writes out the text a
+person must read. :data:`MORE_CASES` adds, for some alerts, the other branches and inputs
+on which the alert must stay quiet.
 """
 
 from __future__ import annotations
@@ -38,6 +41,14 @@ class Case:
     # run before the recording group (Prometheus runs groups independently).
     recorded: bool = False
     extra_labels: dict[str, str] = field(default_factory=dict)
+    # The rendered description, for a template that branches (else the rule's own text
+    # with ``value`` filled in).
+    description: str | None = None
+    fires: bool = True  # False: the alert must not fire on these series at all
+
+
+BOOKING_API_UP = 'opsdeck_service_up{service="booking_api"}'
+BOOKING_API_LAST_CHECK = 'opsdeck_service_last_check_timestamp_seconds{service="booking_api"}'
 
 
 CASES: dict[str, Case] = {
@@ -78,10 +89,13 @@ CASES: dict[str, Case] = {
         recorded=True,
     ),
     "UnprocessedBookingsHigh": Case({"opsdeck_bookings_unprocessed": "25x90"}, "25"),
+    # Checks keep arriving (the latest one ran this very minute) and fail.
     "BookingApiDown": Case(
-        {'opsdeck_service_up{service="booking_api"}': "0x90"},
-        "0",
+        {BOOKING_API_UP: "0x90", BOOKING_API_LAST_CHECK: "0+60x90"},
+        "0s",
         extra_labels={"service": "booking_api"},
+        description="Down: the booking API's latest health check failed, and its checks "
+        "have failed for more than 60 s.",
     ),
     "SupportTimeToResolveHigh": Case(
         {
@@ -123,6 +137,31 @@ CASES: dict[str, Case] = {
 }
 
 
+# Beyond the case that shows an alert firing: its other branches, and inputs that must
+# leave it quiet. Group names are "<alert> (<key>)".
+MORE_CASES: dict[str, dict[str, Case]] = {
+    "BookingApiDown": {
+        # The last check (minute 2) passed, then none came: the exporter reads the API down
+        # once that check is older than the staleness threshold (minute 4).
+        "silent": Case(
+            {BOOKING_API_UP: "1x3 0x87", BOOKING_API_LAST_CHECK: "0+60x2 120x88"},
+            "3m 0s",
+            onset=4,
+            extra_labels={"service": "booking_api"},
+            description="Silent: no health check of the booking API has arrived for 3m 0s "
+            "(checks older than 90 s are stale); the checker, or the host it runs on, is "
+            "down.",
+        ),
+        "checks ok": Case(
+            {BOOKING_API_UP: "1x90", BOOKING_API_LAST_CHECK: "0+60x90"},
+            "0s",
+            fires=False,
+        ),
+    },
+}
+QUIET_UNTIL = "90m"  # a case that must not fire is watched to the end of its series
+
+
 def minutes(duration: str) -> int:
     match = re.fullmatch(r"(\d+)([mh])", duration)
     if not match:
@@ -131,26 +170,29 @@ def minutes(duration: str) -> int:
 
 
 def _expected(alert: Alert, case: Case, notes: dict[str, str]) -> dict[str, Any]:
-    description = alert.description.replace("{value}", case.value)
+    description = case.description or alert.description.replace("{value}", case.value)
     for name, value in case.extra_labels.items():
         description = description.replace("{{ $labels." + name + " }}", value)
     expected = {**notes, "description": description}
     return {"exp_labels": {**labels(alert), **case.extra_labels}, "exp_annotations": expected}
 
 
-def test_group(alert: Alert, case: Case, notes: dict[str, str]) -> dict[str, Any]:
+def test_group(
+    alert: Alert, case: Case, notes: dict[str, str], variant: str | None
+) -> dict[str, Any]:
     fires_at = case.onset + minutes(alert.for_)
     late = 1 if case.recorded else 0
+    after = [_expected(alert, case, notes)] if case.fires else []
     return {
-        "name": alert.name,
+        "name": alert.name if variant is None else f"{alert.name} ({variant})",
         "interval": "1m",
         "input_series": [{"series": s, "values": v} for s, v in case.series.items()],
         "alert_rule_test": [
             {"alertname": alert.name, "eval_time": f"{fires_at - 1}m", "exp_alerts": []},
             {
                 "alertname": alert.name,
-                "eval_time": f"{fires_at + late}m",
-                "exp_alerts": [_expected(alert, case, notes)],
+                "eval_time": f"{fires_at + late}m" if case.fires else QUIET_UNTIL,
+                "exp_alerts": after,
             },
         ],
     }
@@ -159,11 +201,20 @@ def test_group(alert: Alert, case: Case, notes: dict[str, str]) -> dict[str, Any
 def test_file(settings: Settings) -> dict[str, Any]:
     notes = annotations_by_alert(settings)
     alerts = all_alerts(settings.thresholds)
-    missing = sorted({a.name for a in alerts} - set(CASES))
+    names = {a.name for a in alerts}
+    missing = sorted(names - set(CASES))
     if missing:
         raise KeyError(f"alerts without a promtool case: {', '.join(missing)}")
+    unknown = sorted(set(MORE_CASES) - names)
+    if unknown:
+        raise KeyError(f"promtool cases for unknown alerts: {', '.join(unknown)}")
+    tests = []
+    for alert in alerts:
+        tests.append(test_group(alert, CASES[alert.name], notes[alert.name], None))
+        for variant, case in MORE_CASES.get(alert.name, {}).items():
+            tests.append(test_group(alert, case, notes[alert.name], variant))
     return {
         "rule_files": [f"../{RECORDING_FILE.name}", f"../{ALERTS_FILE.name}"],
         "evaluation_interval": "1m",
-        "tests": [test_group(a, CASES[a.name], notes[a.name]) for a in alerts],
+        "tests": tests,
     }

@@ -147,7 +147,14 @@ def kpi_families(settings: ExporterSettings) -> dict[str, Family]:
         _f(
             "opsdeck_service_up",
             "gauge",
-            "1 if the latest health check of the service passed.",
+            "1 if the latest health check of the service passed and is newer than the "
+            "staleness threshold; a silent checker reads 0.",
+            "service",
+        ),
+        _f(
+            "opsdeck_service_last_check_timestamp_seconds",
+            "gauge",
+            "When the latest health check of the service ran (unix seconds, any result).",
             "service",
         ),
         _f(

@@ -3,8 +3,9 @@
 Each injection writes exactly what its alert needs, sized from the current data and the
 thresholds in settings (twice the threshold, so the alert fires without waiting for luck).
 One-shot kinds write rows directly; stream kinds (``api-5xx-burst``, ``service-down``,
-``stuck-bookings``) also leave a timed flag in ``ops.simulator_anomalies`` that every running
-live stream (``opsdeck simulate --live``, ``opsdeck demo``) obeys until it expires.
+``stuck-bookings``, ``checks-stop``) also leave a timed flag in ``ops.simulator_anomalies``
+that every running live stream (``opsdeck simulate --live``, ``opsdeck demo``) obeys until
+it expires (:data:`simulator.live_model.STREAM_FLAGS`).
 """
 
 from __future__ import annotations
@@ -17,14 +18,15 @@ from typing import Any
 
 import psycopg
 
+from core.application_names import SIMULATOR_INJECT
 from core.database import connect
 from core.settings import Thresholds
 from simulator import vocabulary
-from simulator.live_model import ticket_row
+from simulator.live_model import STREAM_FLAGS, ticket_row
 from simulator.queries import live as q
 from simulator.webhook_backlog import inject_backlog
 
-APPLICATION = "opsdeck-simulator-inject"
+APPLICATION = SIMULATOR_INJECT
 MARGIN = 2.0  # inject twice what the threshold needs
 
 
@@ -165,6 +167,16 @@ def service_down(ctx: InjectionContext) -> str:
     return f"booking_api health checks fail for {ctx.minutes:g} min"
 
 
+def checks_stop(ctx: InjectionContext) -> str:
+    """The health checker dies, as it does with the booking API's host: no check row for
+    any service, so the last checks age past the staleness threshold (failed or not)."""
+    _flag(ctx, "checks-stop")
+    return (
+        f"no health checks for {ctx.minutes:g} min; services read down once their last "
+        f"check is {ctx.thresholds.service_check_stale_seconds:g} s old"
+    )
+
+
 INJECTIONS: dict[str, Injection] = {
     "double-booking": double_booking,
     "psp-mismatch": psp_mismatch,
@@ -174,8 +186,9 @@ INJECTIONS: dict[str, Injection] = {
     "stuck-bookings": stuck_bookings,
     "slow-tickets": slow_tickets,
     "webhook-backlog": webhook_backlog,
+    "checks-stop": checks_stop,
 }
-STREAM_KINDS = frozenset({"api-5xx-burst", "service-down", "stuck-bookings"})
+STREAM_KINDS = frozenset(STREAM_FLAGS)
 assert set(INJECTIONS) == set(vocabulary.INJECTION_KINDS)
 
 

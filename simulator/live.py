@@ -108,10 +108,7 @@ class LiveSimulator:
     def refresh_anomalies(self) -> None:
         with connect(self.ops_url, application_name=SIMULATOR, autocommit=True) as conn:
             active = dict(conn.execute(q.ACTIVE_ANOMALIES).fetchall())
-        now = time.monotonic()
-        self.anomalies.api_5xx_until = now + float(active.get("api-5xx-burst", 0))
-        self.anomalies.service_down_until = now + float(active.get("service-down", 0))
-        self.anomalies.processing_stuck_until = now + float(active.get("stuck-bookings", 0))
+        self.anomalies.refresh(active, time.monotonic())
 
     def run(
         self, stop: threading.Event, report: Callable[[Counter[str], float], None]

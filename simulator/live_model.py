@@ -6,8 +6,9 @@ column lists (one list per column), the shape the ``unnest`` inserts take.
 
 from __future__ import annotations
 
+import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,7 @@ from simulator.world import CURRENCY_FACTOR
 if TYPE_CHECKING:
     from simulator.occupancy import Slot
 
+log = logging.getLogger(__name__)
 Columns = list[list[object]]
 
 
@@ -59,7 +61,30 @@ class Anomalies:
     api_5xx_until: float = 0.0
     service_down_until: float = 0.0
     processing_stuck_until: float = 0.0
+    checks_stopped_until: float = 0.0  # the health checker is dead: no check rows at all
     extra: dict[str, float] = field(default_factory=dict)
+    refused: set[str] = field(default_factory=set)  # unknown kinds, already reported
+
+    def refresh(self, active: Mapping[str, float], now: float) -> None:
+        """Take the stream flags of ``ops.simulator_anomalies``: kind → seconds left.
+
+        Every stream kind is read (one no longer listed ends now). A kind this stream does
+        not know (injected by a newer opsdeck) is reported once, never silently unobeyed;
+        the stream keeps running on the kinds it knows."""
+        for kind in sorted(set(active) - set(STREAM_FLAGS) - self.refused):
+            log.warning("live stream cannot obey injected anomaly %r: unknown kind", kind)
+            self.refused.add(kind)
+        for kind, attribute in STREAM_FLAGS.items():
+            setattr(self, attribute, now + float(active.get(kind, 0.0)))
+
+
+# The injections a running live stream obeys, and the deadline each one sets.
+STREAM_FLAGS = {
+    "api-5xx-burst": "api_5xx_until",
+    "service-down": "service_down_until",
+    "stuck-bookings": "processing_stuck_until",
+    "checks-stop": "checks_stopped_until",
+}
 
 
 def new_card(rng: random.Random) -> tuple[str, str, str]:

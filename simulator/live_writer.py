@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import psycopg
 
+from core.application_names import SIMULATOR
 from core.database import close_quietly, connect
 from simulator import vocabulary
 from simulator.live_model import (
@@ -117,7 +118,7 @@ class Writer:
             batch: Batch | None = None
             try:
                 if conn is None:
-                    conn = connect(self.sim.platform_url, application_name="opsdeck-simulator")
+                    conn = connect(self.sim.platform_url, application_name=SIMULATOR)
                 batch = self.gather()
                 self.execute(conn, batch)
                 self.follow_up(batch)
@@ -193,7 +194,9 @@ class Writer:
     def _periodic(self, batch: Batch, mono: float) -> None:
         if self.index != 0:
             return
-        if mono - self._last_checks >= vocabulary.SERVICE_CHECK_INTERVAL_SECONDS:
+        # A dead checker writes nothing, not even a failure: the services' last checks age.
+        checker_alive = self.sim.anomalies.checks_stopped_until <= mono
+        if checker_alive and mono - self._last_checks >= vocabulary.SERVICE_CHECK_INTERVAL_SECONDS:
             self._last_checks = mono
             down = self.sim.anomalies.service_down_until > mono
             for service in vocabulary.SERVICES:

@@ -239,6 +239,7 @@ SERVICES = ("booking_api", "payment_webhook_handler", "calendar_sync")
 INJECTION_KINDS = (
     "api-5xx-burst",
     "chargeback-spike",
+    "checks-stop",
     "double-booking",
     "psp-mismatch",
     "service-down",

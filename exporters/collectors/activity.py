@@ -73,9 +73,23 @@ class CalendarCollector(Collector):
 
 
 class ServicesCollector(Collector):
+    """Health checks: a counter per result, and per service the time of its latest check
+    and whether the service is up.
+
+    Up means the latest check passed *and* is fresher than ``service_check_stale_seconds``:
+    when whatever writes the checks dies (often with the host of the service it checks),
+    no failed check ever arrives, and the last ``ok`` must not keep the service up. The
+    age is measured on every gauge refresh, which the engine runs on its clock whether or
+    not new rows arrived; a service never checked at all has no series rather than a 0.
+    """
+
     name = "services"
     one_snapshot = False
-    owned = ("opsdeck_service_checks_total", "opsdeck_service_up")
+    owned = (
+        "opsdeck_service_checks_total",
+        "opsdeck_service_up",
+        "opsdeck_service_last_check_timestamp_seconds",
+    )
 
     def earliest(self, platform: psycopg.Connection[Any]) -> datetime | None:
         return earliest_of(platform, q.CHECKS_EARLIEST)
@@ -87,12 +101,15 @@ class ServicesCollector(Collector):
             changes.inc(family, (service, "ok" if ok else "failed"), count)
 
     def refresh_gauges(self, ctx: FoldContext, changes: Changes) -> None:
-        family = self.family("opsdeck_service_up")
-        for service, ok in ctx.rows(
-            q.SERVICE_UP, {"services": list(self.settings.exporter.services)}
-        ):
-            if ok is not None:  # a service never checked has no value rather than a false 0
-                changes.set(family, (service,), 1.0 if ok else 0.0)
+        up = self.family("opsdeck_service_up")
+        last = self.family("opsdeck_service_last_check_timestamp_seconds")
+        params = {
+            "services": list(self.settings.exporter.services),
+            "stale_seconds": self.settings.thresholds.service_check_stale_seconds,
+        }
+        for service, ok, checked_at, stale in ctx.rows(q.SERVICE_LATEST, params):
+            changes.set(up, (service,), 1.0 if ok and not stale else 0.0)
+            changes.set(last, (service,), checked_at)
 
     def zero_series(self) -> list[SeriesKey]:
         services = self.settings.exporter.services

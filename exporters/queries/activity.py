@@ -46,11 +46,18 @@ FROM platform.service_checks
 WHERE updated_at >= %(since)s AND updated_at < %(until)s
 GROUP BY 1, 2
 """
-# One index probe per service for its latest check.
-SERVICE_UP = """
-SELECT s, (SELECT c.ok FROM platform.service_checks c WHERE c.service = s
-           ORDER BY c.checked_at DESC LIMIT 1)
+# One index probe per service for its latest check: (service, ok, unix seconds, stale).
+# Its age is measured here, against the database clock that stamped ``checked_at``, on
+# every gauge refresh whether or not a check arrived: a checker that stopped writing is
+# found out by the clock, not by a new row.
+SERVICE_LATEST = """
+SELECT s, c.ok, extract(epoch FROM c.checked_at)::float8,
+       c.checked_at < now() - %(stale_seconds)s * interval '1 second'
 FROM unnest(%(services)s::text[]) AS s
+CROSS JOIN LATERAL (
+    SELECT ok, checked_at FROM platform.service_checks WHERE service = s
+    ORDER BY checked_at DESC LIMIT 1
+) AS c
 """
 
 TICKETS_EARLIEST = "SELECT min(resolved_at) FROM platform.support_tickets"

@@ -6,13 +6,14 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from alert_rules.alerts import SEVERITIES, TEAMS, all_alerts
 from alert_rules.rule_files import ALERTS_FILE, RECORDING_FILE, rule_files
-from alert_rules.unit_tests import TEST_FILE
+from alert_rules.unit_tests import MORE_CASES, TEST_FILE
 from core import recording_rules as rec
 from core.settings import Settings, Thresholds
 from dashboards import catalog, command_center
@@ -48,13 +49,68 @@ def test_promtool_accepts_the_rule_files() -> None:
 
 def test_promtool_unit_tests_pass_for_every_alert() -> None:
     cases = yaml.safe_load((REPO / TEST_FILE).read_text())["tests"]
-    assert sorted(c["name"] for c in cases) == sorted(a.name for a in ALERTS)
+    firing = sorted(c["name"] for c in cases if c["name"] in {a.name for a in ALERTS})
+    assert firing == sorted(a.name for a in ALERTS)
+    more = {
+        f"{name} ({variant})": case for name, m in MORE_CASES.items() for variant, case in m.items()
+    }
+    assert sorted(c["name"] for c in cases) == sorted([*firing, *more])
     for case in cases:
         before, after = case["alert_rule_test"]
         assert before["exp_alerts"] == []
-        assert len(after["exp_alerts"]) == 1
+        quiet = case["name"] in more and not more[case["name"]].fires
+        assert len(after["exp_alerts"]) == (0 if quiet else 1)
     result = promtool("test", "rules", str(TEST_FILE))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _booking_api_down_cases() -> dict[str, dict[str, Any]]:
+    cases = yaml.safe_load((REPO / TEST_FILE).read_text())["tests"]
+    return {c["name"]: c for c in cases if c["name"].startswith("BookingApiDown")}
+
+
+def test_booking_api_down_says_whether_checks_fail_or_stopped() -> None:
+    """Failing checks fire as "down", checks that stopped after an ok one as "silent" (with
+    how long), and ok checks arriving never fire."""
+    cases = _booking_api_down_cases()
+    assert set(cases) == {
+        "BookingApiDown",
+        "BookingApiDown (silent)",
+        "BookingApiDown (checks ok)",
+    }
+
+    def description(name: str) -> str:
+        (alert,) = cases[name]["alert_rule_test"][1]["exp_alerts"]
+        return str(alert["exp_annotations"]["description"])
+
+    assert description("BookingApiDown").startswith("Down: ")
+    assert description("BookingApiDown (silent)").startswith(
+        "Silent: no health check of the booking API has arrived for 3m 0s "
+    )
+    stale = Settings().thresholds.service_check_stale_seconds
+    assert f"older than {stale:g} s" in description("BookingApiDown (silent)")
+    quiet = cases["BookingApiDown (checks ok)"]["alert_rule_test"]
+    assert [step["exp_alerts"] for step in quiet] == [[], []]
+
+
+def test_promtool_tests_fail_when_the_alert_ignores_the_checks_age(tmp_path: Path) -> None:
+    """Without the latest check's age as its value, the rule cannot tell a silent checker
+    from failing checks: the "silent" case fails."""
+    for path in (RECORDING_FILE, ALERTS_FILE):
+        (tmp_path / path.name).write_text((REPO / path).read_text())
+    alerts = tmp_path / ALERTS_FILE.name
+    rules = yaml.safe_load(alerts.read_text())
+    (rule,) = [r for g in rules["groups"] for r in g["rules"] if r["alert"] == "BookingApiDown"]
+    rule["expr"] = 'opsdeck_service_up{service="booking_api"} == 0'
+    alerts.write_text(yaml.safe_dump(rules))
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    (tests / TEST_FILE.name).write_text((REPO / TEST_FILE).read_text())
+    result = promtool("test", "rules", str(tests / TEST_FILE.name))
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "BookingApiDown (silent)" in output
+    assert "Down: the booking API" in output
 
 
 def test_promtool_tests_fail_when_a_threshold_drifts(tmp_path: Path) -> None:

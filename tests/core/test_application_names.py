@@ -49,14 +49,6 @@ OTHER_NAMES: dict[str, dict[str, str]] = {
     "bench/simulator.py": {"opsdeck-bench-": "a temporary directory's prefix"},
 }
 
-# Session names still spelled out in modules that have not yet imported the table's
-# constant. Each must equal a name of the table (so the table stays the source of truth),
-# and must still be there: an entry goes when its module takes the constant.
-NOT_YET_MOVED: dict[str, set[str]] = {
-    "simulator/inject.py": {names.SIMULATOR_INJECT},
-    "simulator/live_writer.py": {names.SIMULATOR},
-}
-
 
 def prefixed_literals(root: Path) -> dict[str, set[str]]:
     """Every string literal (f-strings' literal parts too) starting with ``opsdeck-``,
@@ -136,18 +128,14 @@ def test_no_module_spells_a_session_name_of_its_own() -> None:
     found = prefixed_literals(REPO)
     found.pop("core/application_names.py", None)
     unexplained = {
-        path: sorted(literals - set(OTHER_NAMES.get(path, {})) - NOT_YET_MOVED.get(path, set()))
-        for path, literals in found.items()
+        path: sorted(literals - set(OTHER_NAMES.get(path, {}))) for path, literals in found.items()
     }
     unexplained = {path: literals for path, literals in unexplained.items() if literals}
     assert not unexplained, f"use the constants of core/application_names.py: {unexplained}"
 
 
-def test_the_exceptions_are_still_needed_and_agree_with_the_table() -> None:
+def test_the_exceptions_are_still_needed() -> None:
     found = prefixed_literals(REPO)
-    for path, literals in NOT_YET_MOVED.items():
-        assert literals <= set(names.BY_NAME), (path, literals)
-        assert literals <= found.get(path, set()), f"{path} moved: drop it from NOT_YET_MOVED"
     for path, other in OTHER_NAMES.items():
         assert set(other) <= found.get(path, set()), f"{path}: stale entry in OTHER_NAMES"
 

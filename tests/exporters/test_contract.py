@@ -37,6 +37,7 @@ CONTRACT = {
     "opsdeck_api_request_duration_seconds": ("histogram", {"route"}),
     "opsdeck_calendar_syncs": ("counter", {"provider", "result"}),
     "opsdeck_service_up": ("gauge", {"service"}),
+    "opsdeck_service_last_check_timestamp_seconds": ("gauge", {"service"}),
     "opsdeck_service_checks": ("counter", {"service", "result"}),
     "opsdeck_support_tickets_open": ("gauge", set()),
     "opsdeck_support_ticket_resolution_seconds": ("histogram", set()),

@@ -205,10 +205,7 @@ def _activity(conn: psycopg.Connection[Any], settings: Settings, out: Series) ->
         out[
             _key("opsdeck_service_checks_total", service=service, result="ok" if ok else "failed")
         ] += 1
-    for service, ok in conn.execute(
-        "SELECT DISTINCT ON (service) service, ok FROM platform.service_checks ORDER BY service, checked_at DESC"
-    ):
-        out[_key("opsdeck_service_up", service=service)] = 1.0 if ok else 0.0
+    _service_health(conn, settings, out)
     out[_key("opsdeck_support_tickets_open")] = _one(
         conn, "SELECT count(*) FROM platform.support_tickets WHERE status <> 'resolved'"
     )
@@ -222,3 +219,16 @@ def _activity(conn: psycopg.Connection[Any], settings: Settings, out: Series) ->
                 out[_key("opsdeck_support_ticket_resolution_seconds_bucket", le=_le(bound))] += 1
         out[_key("opsdeck_support_ticket_resolution_seconds_sum")] += seconds
         out[_key("opsdeck_support_ticket_resolution_seconds_count")] += 1
+
+
+def _service_health(conn: psycopg.Connection[Any], settings: Settings, out: Series) -> None:
+    """Per service: its latest check's time, and up only while that check passed and is
+    younger than the staleness threshold (a checker that went quiet reads down)."""
+    for service, ok, checked_at, age in conn.execute(
+        "SELECT DISTINCT ON (service) service, ok, extract(epoch FROM checked_at)::float8, "
+        "extract(epoch FROM now() - checked_at)::float8 "
+        "FROM platform.service_checks ORDER BY service, checked_at DESC"
+    ):
+        fresh = age <= settings.thresholds.service_check_stale_seconds
+        out[_key("opsdeck_service_up", service=service)] = 1.0 if ok and fresh else 0.0
+        out[_key("opsdeck_service_last_check_timestamp_seconds", service=service)] = checked_at

@@ -9,9 +9,11 @@ import psycopg
 import pytest
 
 from core.settings import Thresholds
+from simulator import vocabulary
 from simulator.inject import INJECTIONS, InjectionError, inject
 from simulator.live import LiveOptions, LiveSimulator
-from simulator.queries.live import SWEEP_UNPAID_BOOKINGS
+from simulator.live_model import Anomalies
+from simulator.queries.live import ACTIVE_ANOMALIES, SWEEP_UNPAID_BOOKINGS
 
 T = Thresholds()
 
@@ -51,6 +53,9 @@ SELECT avg((status_code >= 500)::int) FROM platform.api_logs WHERE updated_at >=
 """
 BOOKING_API_UP = """
 SELECT ok FROM platform.service_checks WHERE service = 'booking_api' ORDER BY checked_at DESC LIMIT 1
+"""
+LATEST_CHECKS = """
+SELECT service, extract(epoch FROM max(checked_at)) FROM platform.service_checks GROUP BY service
 """
 
 
@@ -128,12 +133,49 @@ def test_service_down_reaches_the_live_stream(history_url: str) -> None:
     assert _value(history_url, BOOKING_API_UP) == 0
 
 
+def _latest_checks(url: str) -> dict[str, float]:
+    """Service → unix time of its latest check."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(LATEST_CHECKS).fetchall()
+    return {str(service): float(at) for service, at in rows}
+
+
+def test_checks_stop_silences_the_health_checker(history_url: str) -> None:
+    """While checks-stop lasts the live stream writes no check for any service, however long
+    it runs past the check interval, and everything else keeps flowing."""
+    _run_live(history_url, 2)
+    before = _latest_checks(history_url)
+    assert set(before) == set(vocabulary.SERVICES)
+    assert "checks" in _inject(history_url, "checks-stop")
+    with psycopg.connect(history_url) as conn:
+        active = {str(k): float(v) for k, v in conn.execute(ACTIVE_ANOMALIES).fetchall()}
+    assert set(active) == {"checks-stop"}
+    simulator = LiveSimulator(history_url, history_url, LiveOptions(rate=200, seasonal=False))
+    stop = threading.Event()  # the stream reads the flag itself when it starts
+    threading.Timer(3, stop.set).start()
+    written = simulator.run(stop, lambda counts, elapsed: None)
+    assert written["api_logs"] > 0  # the platform is live ...
+    assert written["service_checks"] == 0  # ... and nobody checks it
+    assert _latest_checks(history_url) == before
+
+
+def test_a_stream_refuses_to_ignore_an_unknown_anomaly(caplog: pytest.LogCaptureFixture) -> None:
+    anomalies = Anomalies()
+    anomalies.refresh({"checks-stop": 60.0, "meteor-strike": 60.0}, now=100.0)
+    anomalies.refresh({"meteor-strike": 30.0}, now=101.0)
+    assert anomalies.checks_stopped_until == 101.0  # no longer listed: over
+    assert anomalies.service_down_until == 101.0
+    refusals = [r.getMessage() for r in caplog.records if "meteor-strike" in r.getMessage()]
+    assert refusals == ["live stream cannot obey injected anomaly 'meteor-strike': unknown kind"]
+
+
 def test_every_seed_alert_has_an_injection() -> None:
     assert set(INJECTIONS) == {
         "double-booking",
         "psp-mismatch",
         "api-5xx-burst",
         "service-down",
+        "checks-stop",
         "chargeback-spike",
         "stuck-bookings",
         "slow-tickets",
