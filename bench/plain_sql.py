@@ -39,6 +39,7 @@ def _buckets(expression: str, bounds: tuple[float, ...], metric: str) -> str:
 
 def queries(settings: Settings) -> list[PlainQuery]:
     ex = settings.exporter
+    stale = settings.thresholds.service_check_stale_seconds
     currency = _in("currency", ex.currencies)
     mode = "livemode::text"
     api_bounds_ms = tuple(b * 1000 for b in ex.api_duration_buckets_seconds)
@@ -183,11 +184,16 @@ FROM platform.service_checks GROUP BY 1, 2""",
         ),
         PlainQuery(
             "service_up",
-            """
-SELECT DISTINCT ON (service) service, ok::int AS opsdeck_service_up
+            f"""
+SELECT DISTINCT ON (service) service,
+       (ok AND checked_at >= now() - interval '{stale} seconds')::int AS opsdeck_service_up,
+       extract(epoch FROM checked_at)::float8 AS opsdeck_service_last_check_timestamp_seconds
 FROM platform.service_checks ORDER BY service, checked_at DESC""",
             ("service",),
-            (("opsdeck_service_up", "service up"),),
+            (
+                ("opsdeck_service_up", "service up"),
+                ("opsdeck_service_last_check_timestamp_seconds", "latest service check"),
+            ),
         ),
         PlainQuery(
             "tickets_open",
