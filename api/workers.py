@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import anyio
@@ -19,6 +19,7 @@ from api.queries import usage as sql
 from api.runtime import Runtime
 from core.application_names import API, API_RETENTION
 from core.audit import apply_retention
+from core.background import cancelled_on_exit
 from core.database import connect
 from core.failures import FailureReporter
 
@@ -109,11 +110,5 @@ async def running(runtime: Runtime) -> AsyncIterator[None]:
         asyncio.create_task(_usage_loop(runtime), name="usage-rollup"),
         asyncio.create_task(_retention_loop(runtime), name="audit-retention"),
     ]
-    try:
+    async with cancelled_on_exit(tasks):
         yield
-    finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with suppress(asyncio.CancelledError):
-                await task

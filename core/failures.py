@@ -13,12 +13,18 @@ Its logs must say so once, not once per retry, and it must not hammer what is do
 - :class:`Backoff` is the wait between attempts: ``initial`` after the first failure,
   multiplied by ``factor`` after each further one, never above ``maximum``; ``reset`` after
   a success starts over. It holds no clock: the caller sleeps the returned delay.
+- :func:`run_every` is the periodic thread loop (the commit horizon, the leader lock): one
+  step every ``interval`` seconds until stopped, where a database error is reported, handed
+  to the loop's own recovery (drop the connection, let go of the lock) and outlived.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
+
+import psycopg
 
 
 def one_line(exc: BaseException) -> str:
@@ -87,3 +93,22 @@ class Backoff:
     def reset(self) -> None:
         """A success: the next failure waits ``initial`` again."""
         self._next = self.initial
+
+
+def run_every(
+    stop: threading.Event,
+    interval: float,
+    step: Callable[[], None],
+    failures: FailureReporter,
+    on_error: Callable[[psycopg.Error], None],
+) -> None:
+    """``step`` every ``interval`` seconds until ``stop`` is set; a database error is
+    reported through ``failures`` and handed to ``on_error``, and the loop goes on."""
+    while not stop.is_set():
+        try:
+            step()
+            failures.recovered()
+        except psycopg.Error as exc:
+            failures.failed(exc)
+            on_error(exc)
+        stop.wait(interval)

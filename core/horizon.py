@@ -34,7 +34,7 @@ import psycopg
 
 from core.application_names import EXPORTER, HORIZON_IGNORED
 from core.database import close_quietly, connect
-from core.failures import FailureReporter
+from core.failures import FailureReporter, run_every
 from core.queries import horizon as q
 from core.settings import ExporterSettings
 
@@ -73,14 +73,8 @@ class Horizon:
             return self._value
 
     def run(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            try:
-                self._advance()
-                self.failures.recovered()
-            except psycopg.Error as exc:
-                self.failures.failed(exc)
-                self._close()
-            stop.wait(self._settings.fold_interval_seconds)
+        interval = self._settings.fold_interval_seconds
+        run_every(stop, interval, self._advance, self.failures, lambda _: self._close())
         self._close()
 
     def _advance(self) -> None:

@@ -44,7 +44,7 @@ import psycopg
 from psycopg.pq import TransactionStatus
 
 from core.database import close_quietly, connect
-from core.failures import FailureReporter, one_line
+from core.failures import FailureReporter, one_line, run_every
 from core.queries import leadership as q
 
 log = logging.getLogger(__name__)
@@ -134,14 +134,13 @@ class Leadership:
 
     def run(self, stop: threading.Event) -> None:
         """Contend, lead and check every ``check_seconds`` until ``stop``; then let go."""
-        while not stop.is_set():
-            try:
-                self._step()
-                self._failures.recovered()
-            except psycopg.Error as exc:
-                self._failures.failed(exc)
-                self._lose(one_line(exc))
-            stop.wait(self.check_seconds)
+        run_every(
+            stop,
+            self.check_seconds,
+            self._step,
+            self._failures,
+            lambda exc: self._lose(one_line(exc)),
+        )
         self._lose(None)
 
     async def run_async(self) -> None:

@@ -56,8 +56,27 @@ async def replay_delivery(conn: psycopg.AsyncConnection[Any], delivery_id: int) 
     return None
 
 
-async def replay_failed(
+@dataclass(frozen=True)
+class RangeAction:
+    """An action over an endpoint's deliveries created in [since, until)."""
+
+    count: str  # how many the range holds
+    act: str  # put the oldest ``limit`` of them in line; returns their delivery ids
+    resolves_dead_letters: bool  # the deliveries were dead: their dead letters are closed
+
+
+RANGE_ACTIONS = {
+    # Send the endpoint's dead deliveries again.
+    "replay": RangeAction(sql.COUNT_FAILED, sql.REPLAY_FAILED, resolves_dead_letters=True),
+    # Create the deliveries its filters call for but that were never created (messages from
+    # before it existed, or while it was disabled).
+    "recover": RangeAction(sql.COUNT_MISSING, sql.RECOVER, resolves_dead_letters=False),
+}
+
+
+async def over_range(
     conn: psycopg.AsyncConnection[Any],
+    action: RangeAction,
     endpoint_id: int,
     since: datetime,
     until: datetime,
@@ -65,34 +84,15 @@ async def replay_failed(
     dry_run: bool,
     limit: int,
 ) -> RangeResult:
-    """The endpoint's dead deliveries created in [since, until): counted, and (unless a dry
-    run) the oldest ``limit`` of them sent again."""
+    """``action`` over the range: counted, and (unless a dry run) the oldest ``limit`` of it
+    put back in line."""
     params: dict[str, Any] = {"endpoint_id": endpoint_id, "since": since, "until": until}
-    matched = await _count(conn, sql.COUNT_FAILED, params)
+    matched = await _count(conn, action.count, params)
     if dry_run or not matched:
         return RangeResult(matched, 0)
-    ids = await _ids(conn, sql.REPLAY_FAILED, {**params, "limit": limit})
-    await conn.execute(sql.RESOLVE_OUTBOUND, {"ids": ids, "how": "replayed"})
-    await _wake(conn, "outbound")
-    return RangeResult(matched, len(ids))
-
-
-async def recover(
-    conn: psycopg.AsyncConnection[Any],
-    endpoint_id: int,
-    since: datetime,
-    until: datetime,
-    *,
-    dry_run: bool,
-    limit: int,
-) -> RangeResult:
-    """Create the deliveries to this endpoint that its filters call for but that were never
-    created (messages from before it existed, or while it was disabled)."""
-    params: dict[str, Any] = {"endpoint_id": endpoint_id, "since": since, "until": until}
-    matched = await _count(conn, sql.COUNT_MISSING, params)
-    if dry_run or not matched:
-        return RangeResult(matched, 0)
-    ids = await _ids(conn, sql.RECOVER, {**params, "limit": limit})
+    ids = await _ids(conn, action.act, {**params, "limit": limit})
+    if action.resolves_dead_letters:
+        await conn.execute(sql.RESOLVE_OUTBOUND, {"ids": ids, "how": "replayed"})
     await _wake(conn, "outbound")
     return RangeResult(matched, len(ids))
 

@@ -31,11 +31,11 @@ import os
 import random
 import socket
 import threading
-from contextlib import suppress
 
 import psycopg
 
 from core.application_names import GATEWAY, WORKER
+from core.background import cancelled_on_exit
 from core.database import async_pool
 from core.failures import FailureReporter
 from core.settings import Settings
@@ -104,15 +104,11 @@ class Worker:
             background.append(asyncio.create_task(asyncio.to_thread(tail.run, tail_stop)))
         log.info("worker %s: delivering with concurrency %d", self.name, self.concurrency)
         try:
-            await self._claim_loop(stop)
-            await self._drain()
+            async with cancelled_on_exit(background):
+                await self._claim_loop(stop)
+                await self._drain()
         finally:
-            tail_stop.set()
-            for task in background:
-                task.cancel()
-            for task in background:
-                with suppress(asyncio.CancelledError):
-                    await task
+            tail_stop.set()  # the tail's thread outlives its cancelled task until told
             await self.transport.aclose()
             await self.gateway.close()
             await self.ops.close()

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -105,20 +106,28 @@ def drop_database(admin_url: str, name: str) -> None:
         )
 
 
+@contextmanager
+def scratch_database(admin_url: str, template: str | None = None) -> Iterator[str]:
+    """A new database, a clone of ``template`` (else empty): its URL, dropped on exit."""
+    name = create_database(admin_url, template)
+    try:
+        yield with_database(admin_url, name)
+    finally:
+        drop_database(admin_url, name)
+
+
 @pytest.fixture
 def db_url(admin_url: str, template_db: str) -> Iterator[str]:
     """A migrated database of this test's own."""
-    name = create_database(admin_url, template_db)
-    yield with_database(admin_url, name)
-    drop_database(admin_url, name)
+    with scratch_database(admin_url, template_db) as url:
+        yield url
 
 
 @pytest.fixture
 def empty_db_url(admin_url: str) -> Iterator[str]:
     """An empty database of this test's own (nothing migrated)."""
-    name = create_database(admin_url)
-    yield with_database(admin_url, name)
-    drop_database(admin_url, name)
+    with scratch_database(admin_url) as url:
+        yield url
 
 
 @pytest.fixture
@@ -187,6 +196,5 @@ def history_template(admin_url: str, template_db: str) -> Iterator[str]:
 @pytest.fixture
 def history_url(admin_url: str, history_template: str) -> Iterator[str]:
     """A database of this test's own with two days of history in it."""
-    name = create_database(admin_url, history_template)
-    yield with_database(admin_url, name)
-    drop_database(admin_url, name)
+    with scratch_database(admin_url, history_template) as url:
+        yield url

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 
 import psycopg
 
@@ -25,6 +25,7 @@ from api.incidents.context import Incidents
 from api.incidents.queries.escalation import ENGINE_FENCE_KEY, ENGINE_LEADER
 from api.runtime import Runtime
 from core.application_names import API_ENGINE
+from core.background import cancelled_on_exit
 from core.failures import FailureReporter
 from core.leadership import Fence, Leadership, NotLeader
 
@@ -83,11 +84,5 @@ async def running(runtime: Runtime, incidents: Incidents) -> AsyncIterator[None]
         asyncio.create_task(leader.run_async(), name="escalation-leadership"),
         asyncio.create_task(_loop(runtime, incidents, leader), name="escalation-engine"),
     ]
-    try:
+    async with cancelled_on_exit(tasks):
         yield
-    finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with suppress(asyncio.CancelledError):
-                await task

@@ -193,16 +193,17 @@ def _range_request(data: Mapping[str, Any], cap: int) -> tuple[Any, bool, int]:
 
 
 def _range_action(name: str) -> Any:
+    action = replay.RANGE_ACTIONS[name]
+
     async def endpoint(request: Request) -> Response:
         runtime = runtime_of(request)
         endpoint_id = _id(request)
         cap = runtime.settings.webhooks.replay_max_messages
         window, dry_run, limit = _range_request(await _json(request), cap)
-        action = replay.replay_failed if name == "replay" else replay.recover
         async with runtime.ops.connection() as conn, conn.transaction():
             await _enabled(conn, endpoint_id)
-            result = await action(
-                conn, endpoint_id, window.start, window.end, dry_run=dry_run, limit=limit
+            result = await replay.over_range(
+                conn, action, endpoint_id, window.start, window.end, dry_run=dry_run, limit=limit
             )
             details = {
                 "from": window.start.isoformat(),

@@ -20,6 +20,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from opsdeck.embedded import free_port
+from tests.local_http import InThread, send_answer
 
 API_HOOK = "/hooks/alertmanager"
 PAGERDUTY = "/v2/enqueue"
@@ -46,12 +47,8 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {k.lower(): v for k, v in self.headers.items()}
         self.server.record(HttpRequest(self.path, headers, body, time.time()))
         status, reply = self._reply(body)
-        data = reply.encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json" if reply != "ok" else "text/plain")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        kind = "application/json" if reply != "ok" else "text/plain"
+        send_answer(self, status, reply.encode(), {"Content-Type": kind})
 
     def _reply(self, body: Any) -> tuple[int, str]:
         if self.path == PAGERDUTY:  # what events.pagerduty.com answers
@@ -81,25 +78,16 @@ class _Server(ThreadingHTTPServer):
             self.requests.append(request)
 
 
-class HttpSink:
+class HttpSink(InThread):
     """opsdeck's API hooks, PagerDuty and Slack on one local port, told apart by path."""
 
     def __init__(self) -> None:
         self._server = _Server(free_port(0))
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__(self._server)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def start(self) -> HttpSink:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=10)
 
     def received(self, path: str | None = None) -> list[HttpRequest]:
         with self._server.lock:

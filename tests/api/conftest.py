@@ -27,10 +27,9 @@ from api.rbac import ROLES, Role
 from api.runtime import Runtime
 from api.workers import fold_usage
 from core.settings import ApiSettings, IncidentSettings, Settings, WebhookSettings
-from opsdeck.embedded import free_port
-from opsdeck.supervisor import Service, Supervisor, http_ready
-from tests.conftest import create_database, drop_database, with_database
+from tests.conftest import scratch_database
 from tests.incidents.alertmanager_process import alertmanager
+from tests.processes import supervised_server
 
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
 STRIPE_TEST_SECRET = "whsec_test_stripe_0123456789"
@@ -162,22 +161,12 @@ async def running(settings: Settings) -> AsyncIterator[Harness]:
 @contextmanager
 def serving(env: dict[str, str], log_path: Path) -> Iterator[str]:
     """``opsdeck api`` as a real server on a free port; yields its base URL."""
-    port = free_port(0)
-    base = f"http://127.0.0.1:{port}"
-    supervisor = Supervisor()
-    try:
-        supervisor.start(
-            Service(
-                name="api",
-                argv=[sys.executable, "-m", "opsdeck", "api", "--port", str(port)],
-                log_file=log_path,
-                env=env,
-                ready=http_ready(f"{base}/readyz"),
-            )
-        )
+
+    def argv(port: int) -> list[str]:
+        return [sys.executable, "-m", "opsdeck", "api", "--port", str(port)]
+
+    with supervised_server("api", argv, log_path, "/readyz", env=env) as base:
         yield base
-    finally:
-        supervisor.stop_all()
 
 
 @pytest.fixture(scope="module")
@@ -188,9 +177,8 @@ def anyio_backend() -> str:
 @pytest.fixture(scope="module")
 def api_db(admin_url: str, history_template: str) -> Iterator[str]:
     """A database with two days of history, shared by the tests of one module."""
-    name = create_database(admin_url, history_template)
-    yield with_database(admin_url, name)
-    drop_database(admin_url, name)
+    with scratch_database(admin_url, history_template) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

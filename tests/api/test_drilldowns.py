@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+import httpx
 import pytest
 
 from api.rbac import Role
@@ -480,30 +481,34 @@ async def test_search_prefilter_never_drops_a_match(api: Harness, q: str) -> Non
     )
 
 
+async def _last_3_days(
+    api: Harness, client: httpx.AsyncClient, listing: str, where: str, at: str
+) -> list[dict[str, Any]]:
+    """What ``/api/v1/<listing>`` lists from the last 3 days: some rows, and exactly those
+    ``where`` selects from the platform table of the same name, newest ``at`` first."""
+    rows: list[dict[str, Any]] = (
+        await client.get(f"/api/v1/{listing}&from=now-3d&limit=500")
+    ).json()["data"]
+    assert rows
+    table = listing.partition("?")[0].replace("-", "_")
+    assert [row["id"] for row in rows] == _sql_ids(
+        api,
+        f"SELECT id FROM platform.{table} WHERE {where} "
+        f"AND {at} >= now() - interval '3 days' ORDER BY {at} DESC, id DESC LIMIT 500",
+    )
+    return rows
+
+
 async def test_calendar_syncs_and_support_tickets_as_the_command_center_links_them(
     api: Harness,
 ) -> None:
     async with api.key_client(Role.OPS) as client:
-        failed = (
-            await client.get("/api/v1/calendar-syncs?from=now-3d&result=failed&limit=500")
-        ).json()["data"]
-        assert failed
-        assert [s["id"] for s in failed] == _sql_ids(
-            api,
-            "SELECT id FROM platform.calendar_syncs WHERE status = 'failed' "
-            "AND started_at >= now() - interval '3 days' ORDER BY started_at DESC, id DESC "
-            "LIMIT 500",
+        failed = await _last_3_days(
+            api, client, "calendar-syncs?result=failed", "status = 'failed'", "started_at"
         )
         assert all(s["error"] for s in failed)
-        tickets = (
-            await client.get("/api/v1/support-tickets?from=now-3d&status=open&limit=500")
-        ).json()["data"]
-        assert tickets
-        assert [t["id"] for t in tickets] == _sql_ids(
-            api,
-            "SELECT id FROM platform.support_tickets WHERE status = 'open' "
-            "AND opened_at >= now() - interval '3 days' ORDER BY opened_at DESC, id DESC "
-            "LIMIT 500",
+        await _last_3_days(
+            api, client, "support-tickets?status=open", "status = 'open'", "opened_at"
         )
         page = await client.get("/support-tickets?status=open")
         assert page.status_code == 200

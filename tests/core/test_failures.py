@@ -1,15 +1,17 @@
 """The failure reporter logs a streak once when it starts (again only when its message
 changes) and once when it ends; the backoff grows from its first delay to its bound and
-starts over after a success."""
+starts over after a success; the periodic loop outlives database errors and stops when
+told."""
 
 from __future__ import annotations
 
 import logging
 import threading
 
+import psycopg
 import pytest
 
-from core.failures import Backoff, FailureReporter, one_line
+from core.failures import Backoff, FailureReporter, one_line, run_every
 
 LOGGER = "tests.core.failures"
 
@@ -97,3 +99,46 @@ def test_a_backoff_that_cannot_work_is_refused(
 ) -> None:
     with pytest.raises(ValueError, match="backoff"):
         Backoff(initial, maximum, factor)
+
+
+def test_the_periodic_loop_reports_database_errors_and_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    stop = threading.Event()
+    outcomes = [psycopg.OperationalError("server closed the connection"), None, None]
+    recovered_from: list[str] = []
+
+    def step() -> None:
+        outcome = outcomes.pop(0)
+        if not outcomes:
+            stop.set()  # the last step runs, then the loop ends
+        if outcome is not None:
+            raise outcome
+
+    reporter = FailureReporter("horizon", logging.getLogger(LOGGER))
+    run_every(stop, 0.0, step, reporter, lambda exc: recovered_from.append(str(exc)))
+    assert outcomes == []
+    assert recovered_from == ["server closed the connection"]
+    assert _lines(caplog) == [
+        ("ERROR", "horizon: OperationalError: server closed the connection"),
+        ("INFO", "horizon: recovered"),
+    ]
+
+
+def test_the_periodic_loop_does_not_swallow_a_bug() -> None:
+    def step() -> None:
+        raise KeyError("a bug, not an outage")
+
+    reporter = FailureReporter("horizon", logging.getLogger(LOGGER))
+    with pytest.raises(KeyError):
+        run_every(threading.Event(), 0.0, step, reporter, lambda exc: None)
+
+
+def test_a_stopped_periodic_loop_runs_no_step() -> None:
+    stop = threading.Event()
+    stop.set()
+    steps: list[int] = []
+    reporter = FailureReporter("horizon", logging.getLogger(LOGGER))
+    run_every(stop, 60.0, lambda: steps.append(1), reporter, lambda exc: None)
+    assert steps == []

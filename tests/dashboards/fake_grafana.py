@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.local_http import InThread, send_json
 
 
 @dataclass
@@ -41,7 +42,7 @@ class FakeGrafana:
         return 404, {"message": "not found"}
 
 
-def serve(fake: FakeGrafana) -> tuple[ThreadingHTTPServer, str]:
+def serve(fake: FakeGrafana) -> tuple[InThread, str]:
     class Handler(BaseHTTPRequestHandler):
         def _answer(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
@@ -51,18 +52,13 @@ def serve(fake: FakeGrafana) -> tuple[ThreadingHTTPServer, str]:
                 Recorded(self.command, self.path, self.headers.get("Authorization"), body)
             )
             status, payload = fake.handle(self.command, self.path, body)
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send_json(self, status, payload)
 
         do_GET = do_POST = _answer
 
         def log_message(self, format: str, *args: Any) -> None:
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}"
+    running = InThread(ThreadingHTTPServer(("127.0.0.1", 0), Handler))
+    running.start()
+    return running, f"http://127.0.0.1:{running.server.server_address[1]}"

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -24,7 +25,7 @@ from core.settings import Settings
 from dashboards.catalog import BOARDS
 from dashboards.lint import expand, panels
 from simulator.inject import inject
-from tests.conftest import REPO, create_database, drop_database, opsdeck_env, with_database
+from tests.conftest import REPO, opsdeck_env, scratch_database
 from tests.exporters.harness import db_now, exporters
 
 pytestmark = pytest.mark.slow
@@ -95,39 +96,41 @@ def grafana_sql(query: str, start: datetime, end: datetime, variables: dict[str,
     return expand(query, {}, variables)
 
 
+def _seed(url: str, work: Path) -> None:
+    """What the panels read besides the history: two injected incidents, the exporter's KPI
+    state caught up, an audited user creation and an acknowledged incident."""
+    thresholds = Settings().thresholds
+    for kind in ("double-booking", "psp-mismatch"):
+        inject(kind, url, url, thresholds, minutes=5, seed=3)
+    with exporters(url, work) as (exporter,):
+        exporter.wait_caught_up(db_now(url))
+    audited = subprocess.run(
+        [sys.executable, "-m", "opsdeck", *ADD_USER],
+        input="a-long-enough-password-for-the-test\n",
+        env=opsdeck_env(DATABASE_URL=url),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert audited.returncode == 0, audited.stderr
+    with psycopg.connect(url, autocommit=True) as conn:  # what the incidents hook writes
+        conn.execute(
+            "INSERT INTO ops.incidents (title, severity, status, services, started_at, owner, "
+            "runbook_url) VALUES ('ApiErrorRateHigh: API 5xx above 1%', 'high', "
+            "'acknowledged', '{platform}', now() - interval '5 minutes', 'ada', "
+            "'http://localhost:8000/runbooks/ApiErrorRateHigh.md')"
+        )
+
+
 @pytest.fixture(scope="module")
 def panel_db(
     admin_url: str, history_template: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    name = create_database(admin_url, history_template)
-    url = with_database(admin_url, name)
-    try:
-        thresholds = Settings().thresholds
-        for kind in ("double-booking", "psp-mismatch"):
-            inject(kind, url, url, thresholds, minutes=5, seed=3)
-        with exporters(url, tmp_path_factory.mktemp("panel-sql")) as (exporter,):
-            exporter.wait_caught_up(db_now(url))
-        audited = subprocess.run(
-            [sys.executable, "-m", "opsdeck", *ADD_USER],
-            input="a-long-enough-password-for-the-test\n",
-            env=opsdeck_env(DATABASE_URL=url),
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert audited.returncode == 0, audited.stderr
-        with psycopg.connect(url, autocommit=True) as conn:  # what the incidents hook writes
-            conn.execute(
-                "INSERT INTO ops.incidents (title, severity, status, services, started_at, owner, "
-                "runbook_url) VALUES ('ApiErrorRateHigh: API 5xx above 1%', 'high', "
-                "'acknowledged', '{platform}', now() - interval '5 minutes', 'ada', "
-                "'http://localhost:8000/runbooks/ApiErrorRateHigh.md')"
-            )
+    with scratch_database(admin_url, history_template) as url:
+        _seed(url, tmp_path_factory.mktemp("panel-sql"))
         yield url
-    finally:
-        drop_database(admin_url, name)
 
 
 def _as_grafana(url: str) -> psycopg.Connection[Any]:

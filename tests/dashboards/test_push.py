@@ -19,10 +19,9 @@ from tests.dashboards.fake_grafana import FakeGrafana, serve
 @pytest.fixture
 def grafana() -> Iterator[tuple[FakeGrafana, str]]:
     fake = FakeGrafana()
-    server, url = serve(fake)
+    running, url = serve(fake)
     yield fake, url
-    server.shutdown()
-    server.server_close()
+    running.stop()
 
 
 def _committed() -> list[dict[str, object]]:

@@ -7,10 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
-
-from opsdeck.embedded import free_port
-from opsdeck.supervisor import Service, Supervisor
+from tests.processes import supervised_server
 
 CONFIG = """
 route:
@@ -18,13 +15,6 @@ route:
 receivers:
   - name: nobody
 """
-
-
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1.0).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 @contextmanager
@@ -35,24 +25,15 @@ def alertmanager(work: Path) -> Iterator[str]:
     work.mkdir(parents=True, exist_ok=True)
     config = work / "alertmanager.yml"
     config.write_text(CONFIG, encoding="utf-8")
-    port = free_port(0)
-    base = f"http://127.0.0.1:{port}"
-    supervisor = Supervisor()
-    try:
-        supervisor.start(
-            Service(
-                name="alertmanager",
-                argv=[
-                    binary,
-                    f"--config.file={config}",
-                    f"--storage.path={work / 'data'}",
-                    f"--web.listen-address=127.0.0.1:{port}",
-                    "--cluster.listen-address=",
-                ],
-                log_file=work / "alertmanager.log",
-                ready=lambda: _ready(f"{base}/-/ready"),
-            )
-        )
+
+    def argv(port: int) -> list[str]:
+        return [
+            binary,
+            f"--config.file={config}",
+            f"--storage.path={work / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+        ]
+
+    with supervised_server("alertmanager", argv, work / "alertmanager.log", "/-/ready") as base:
         yield base
-    finally:
-        supervisor.stop_all()

@@ -21,7 +21,7 @@ from tests.api.conftest import (
     api_settings,
     running,
 )
-from tests.conftest import create_database, drop_database, with_database
+from tests.conftest import scratch_database
 from tests.incidents.fakes import Fake, https_fake
 
 __all__ = ["alertmanager_url", "anyio_backend", "api_redis"]
@@ -75,9 +75,8 @@ def settings_for(db: str, redis_url: str, alertmanager_url: str, **values: Any) 
 @pytest.fixture(scope="module")
 def api_db(admin_url: str, template_db: str) -> Iterator[str]:
     """A migrated database without history: incidents need none, and it is quick to make."""
-    name = create_database(admin_url, template_db)
-    yield with_database(admin_url, name)
-    drop_database(admin_url, name)
+    with scratch_database(admin_url, template_db) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

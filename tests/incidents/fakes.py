@@ -13,7 +13,6 @@ import os
 import ssl
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +22,8 @@ from typing import Any
 
 import httpx
 import trustme
+
+from tests.local_http import InThread, send_json
 
 PAGERDUTY_OK = {"status": "success", "message": "Event processed", "dedup_key": ""}
 
@@ -99,13 +100,7 @@ def _handler(fake: Fake) -> type[BaseHTTPRequestHandler]:
             reply = queue.pop(0) if queue else Reply()
             time.sleep(reply.delay)
             answer = reply.body if reply.body is not None else _default(self.path, headers, body)
-            data = json.dumps(answer).encode()
-            self.send_response(reply.status)
-            for name, value in {"content-type": "application/json", **reply.headers}.items():
-                self.send_header(name, value)
-            self.send_header("content-length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send_json(self, reply.status, answer, reply.headers)
 
         def log_message(self, format: str, *args: Any) -> None:
             return
@@ -138,15 +133,14 @@ def https_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[Served]:
     pem = tempfile.NamedTemporaryFile(suffix=".pem", delete=False)  # noqa: SIM115 - removed below
     pem.close()
     ca.cert_pem.write_to_path(pem.name)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    running = InThread(server)
+    running.start()
     client_context = ssl.create_default_context()
     ca.configure_trust(client_context)
     try:
         yield Served(f"https://localhost:{server.server_address[1]}", pem.name, client_context)
     finally:
-        server.shutdown()
-        server.server_close()
+        running.stop()
         os.unlink(pem.name)
 
 

@@ -22,6 +22,7 @@ from api.incidents.oncall_sync import ACCEPT, SyncError, rest_client, sync
 from core.oncall import OnCall, load_oncall
 from tests.conftest import opsdeck_env, run_opsdeck
 from tests.incidents.fakes import Served, https_server
+from tests.local_http import send_json
 
 TOKEN = "u+pd-rest-token"
 PAGE = 2  # the fake's largest page, so that four schedules take two pages
@@ -64,12 +65,7 @@ def _page(state: PagerDutyState, collection: str, query: dict[str, list[str]]) -
 def _handler(state: PagerDutyState) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def _answer(self, status: int, body: Any) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send_json(self, status, body)
 
         def _read(self) -> Any:
             raw = self.rfile.read(int(self.headers.get("content-length", "0")))

@@ -30,7 +30,8 @@ from core import build_info
 from core.log_format import configure_logging
 from opsdeck.embedded import free_port
 from tests.api.conftest import SECRET
-from tests.conftest import REPO, create_database, drop_database, opsdeck_env, with_database
+from tests.conftest import REPO, opsdeck_env, scratch_database
+from tests.processes import stopped_on_exit, terminate
 from tests.webhooks.harness import FAST
 
 pytestmark = pytest.mark.slow
@@ -74,14 +75,7 @@ class Child:
         return response
 
     def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return int(self.process.returncode)
+        return terminate(self.process, timeout=40)
 
 
 def _wait_healthy(exporter: Child, timeout: float = 15.0) -> None:
@@ -120,17 +114,16 @@ def children(
 ) -> Iterator[dict[str, Child]]:
     """The three processes, started, used (scrapes, one API request), then stopped: the
     tests read what they served and everything they logged, shutdown included."""
-    name = create_database(admin_url, template_db)
-    env = opsdeck_env(
-        DATABASE_URL=with_database(admin_url, name),
-        REDIS_URL=services["redis"],
-        OPSDECK_API__SECRET_KEY=SECRET,
-        OPSDECK_EXPORTER__STANDBY_REFRESH_SECONDS="0.3",
-        **FAST,
-    )
     log_dir = tmp_path_factory.mktemp("observability")
     started: dict[str, Child] = {}
-    try:
+    with scratch_database(admin_url, template_db) as url, stopped_on_exit(started.values()):
+        env = opsdeck_env(
+            DATABASE_URL=url,
+            REDIS_URL=services["redis"],
+            OPSDECK_API__SECRET_KEY=SECRET,
+            OPSDECK_EXPORTER__STANDBY_REFRESH_SECONDS="0.3",
+            **FAST,
+        )
         for process in PROCESSES:
             started[process] = _start(process, env, log_dir)
         for child in started.values():
@@ -143,10 +136,6 @@ def children(
             # uvicorn re-raises the SIGTERM it handled once it has shut down cleanly
             assert child.stop() in (0, -signal.SIGTERM), child.stderr.read_text()[-3000:]
         yield started
-    finally:
-        for child in started.values():
-            child.stop()
-        drop_database(admin_url, name)
 
 
 def _git_revision() -> str:

@@ -12,9 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from opsdeck.embedded import free_port
-from opsdeck.supervisor import Service, Supervisor, http_ready
 from tests.conftest import REPO, _is_setting
+from tests.processes import supervised_server
 
 pytestmark = pytest.mark.slow
 
@@ -110,30 +109,19 @@ def test_the_wheel_migrates_and_serves_pages_runbooks_and_styles(
         env,
     )
     headers = {"Authorization": f"Bearer {created.splitlines()[-1]}"}
-    port = free_port(0)
-    base = f"http://127.0.0.1:{port}"
-    supervisor = Supervisor()
-    try:
-        supervisor.start(
-            Service(
-                name="api",
-                argv=[str(bin_dir / "opsdeck"), "api", "--port", str(port)],
-                log_file=tmp_path / "api.log",
-                env=env,
-                cwd=work,
-                ready=http_ready(f"{base}/readyz"),
-            )
-        )
-        with httpx.Client(base_url=base, headers=headers, timeout=10) as client:
-            page = client.get("/bookings", headers={"Accept": "text/html"})
-            assert page.status_code == 200, page.text[:500]
-            assert "<table" in page.text
-            assert "Bookings" in page.text
-            runbook = client.get("/runbooks/BookingApiDown.md")
-            assert runbook.status_code == 200
-            assert runbook.text.startswith("# BookingApiDown")
-            style = client.get("/static/app.css")
-            assert style.status_code == 200
-            assert "{" in style.text
-    finally:
-        supervisor.stop_all()
+
+    def argv(port: int) -> list[str]:
+        return [str(bin_dir / "opsdeck"), "api", "--port", str(port)]
+
+    api = supervised_server("api", argv, tmp_path / "api.log", "/readyz", env=env, cwd=work)
+    with api as base, httpx.Client(base_url=base, headers=headers, timeout=10) as client:
+        page = client.get("/bookings", headers={"Accept": "text/html"})
+        assert page.status_code == 200, page.text[:500]
+        assert "<table" in page.text
+        assert "Bookings" in page.text
+        runbook = client.get("/runbooks/BookingApiDown.md")
+        assert runbook.status_code == 200
+        assert runbook.text.startswith("# BookingApiDown")
+        style = client.get("/static/app.css")
+        assert style.status_code == 200
+        assert "{" in style.text

@@ -19,6 +19,7 @@ from gateway.endpoints import EndpointSpec, create
 from gateway.outbox import Event, enqueue_many
 from opsdeck.embedded import free_port
 from tests.conftest import REPO, opsdeck_env
+from tests.processes import stopped_on_exit, terminate
 
 # What the tests run workers with: fast retries, short leases, local receivers allowed.
 FAST = {
@@ -70,14 +71,7 @@ class WorkerProcess:
             return None
 
     def stop(self, timeout: float = 40) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return int(self.process.returncode)
+        return terminate(self.process, timeout)
 
     def kill(self) -> None:
         if self.process.poll() is None:
@@ -93,11 +87,8 @@ def workers(
     db_url: str, log_dir: Path, *, count: int = 1, **settings: str
 ) -> Iterator[list[WorkerProcess]]:
     started = [WorkerProcess(db_url, log_dir, f"worker{i}", **settings) for i in range(count)]
-    try:
+    with stopped_on_exit(started):
         yield started
-    finally:
-        for worker in started:
-            worker.stop()
 
 
 def sql(url: str, query: str, params: Any = None) -> list[tuple[Any, ...]]:

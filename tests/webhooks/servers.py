@@ -14,6 +14,7 @@ from typing import Any
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from opsdeck.embedded import free_port
+from tests.local_http import InThread, send_answer
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class Seen:
     body: bytes
 
 
-class Partner:
+class Partner(InThread):
     """Paths: ``/ok``; ``/fail/<n>`` (500 for the first n tries of each webhook-id);
     ``/flaky/<k>`` (503 for one request in k on the path, never two in a row); ``/status/<code>``; ``/slow/<ms>``; ``/redirect`` (302 to ``redirect_to``);
     ``/busy/<seconds>`` (429 with Retry-After, once per webhook-id)."""
@@ -56,9 +57,9 @@ class Partner:
             def do_GET(self) -> None:
                 partner.handle(self)
 
-        self.server = _QuietServer((host, self.port), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        server = _QuietServer((host, self.port), Handler)
+        server.daemon_threads = True
+        super().__init__(server)
 
     @property
     def base(self) -> str:
@@ -97,13 +98,7 @@ class Partner:
         finally:
             with self._lock:
                 self.in_flight -= 1
-        payload = text.encode()
-        request.send_response(status)
-        for name, value in extra.items():
-            request.send_header(name, value)
-        request.send_header("content-length", str(len(payload)))
-        request.end_headers()
-        request.wfile.write(payload)
+        send_answer(request, status, text.encode(), extra)
 
     def _answer(self, path: str, tries: int, calls: int) -> tuple[int, dict[str, str], str]:
         parts = path.strip("/").split("/")
@@ -126,14 +121,6 @@ class Partner:
             {"content-type": "text/plain"},
             "thanks " + "x" * 30_000 if kind == "big" else "ok",
         )
-
-    def start(self) -> Partner:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
     def ids(self, path: str | None = None) -> list[str]:
         with self._lock:

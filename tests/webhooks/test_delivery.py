@@ -20,7 +20,7 @@ from tests.webhooks.harness import (
     wait_for,
     workers,
 )
-from tests.webhooks.servers import Partner, partner
+from tests.webhooks.servers import Partner, Seen, partner
 
 
 def test_every_message_arrives_signed_with_its_attempt_logged(db_url: str, logs: Path) -> None:
@@ -115,18 +115,26 @@ def test_a_delivery_that_keeps_failing_becomes_a_dead_letter(db_url: str, logs: 
         assert enabled  # one dead delivery does not disable an endpoint
 
 
+def _delivered_on_the_second_try(
+    db_url: str, server: Partner, path: str
+) -> tuple[Seen, Seen, tuple[str, int]]:
+    """One message sent to ``path``, awaited until delivered: the partner's two requests,
+    and how the first attempt was logged (error class, HTTP status)."""
+    endpoint(db_url, server.url(path))
+    send(db_url, 1)
+    wait_for("the delivery", lambda: statuses(db_url) == {"succeeded": 1}, 30)
+    first, second = server.seen
+    ((error_class, status),) = sql(
+        db_url, "SELECT error_class, response_status FROM ops.webhook_attempts WHERE attempt = 1"
+    )
+    return first, second, (error_class, status)
+
+
 def test_retry_after_of_a_429_is_honoured(db_url: str, logs: Path) -> None:
     with partner() as server, workers(db_url, logs):
-        endpoint(db_url, server.url("/busy/2"))
-        send(db_url, 1)
-        wait_for("the delivery", lambda: statuses(db_url) == {"succeeded": 1}, 30)
-        first, second = server.seen
+        first, second, logged = _delivered_on_the_second_try(db_url, server, "/busy/2")
         assert second.at - first.at >= 1.9  # the schedule alone would retry after 0.2 s
-        ((error_class, status),) = sql(
-            db_url,
-            "SELECT error_class, response_status FROM ops.webhook_attempts WHERE attempt = 1",
-        )
-        assert (error_class, status) == ("http", 429)
+        assert logged == ("http", 429)
 
 
 class Unavailable(Partner):
@@ -158,20 +166,13 @@ def unavailable() -> Iterator[Unavailable]:
 
 def test_retry_after_as_an_http_date_of_a_503_is_honoured(db_url: str, logs: Path) -> None:
     with unavailable() as server, workers(db_url, logs):
-        endpoint(db_url, server.url("/unavailable/3"))
-        send(db_url, 1)
-        wait_for("the delivery", lambda: statuses(db_url) == {"succeeded": 1}, 30)
-        first, second = server.seen
+        first, second, logged = _delivered_on_the_second_try(db_url, server, "/unavailable/3")
         (date,) = server.dates
         # Due at the date the server named, not after the schedule's 0.2 s; the worker
         # polls every 0.5 s.
         assert date - 0.05 <= second.at <= date + 2.0
         assert second.at - first.at >= 2.0
-        ((error_class, status),) = sql(
-            db_url,
-            "SELECT error_class, response_status FROM ops.webhook_attempts WHERE attempt = 1",
-        )
-        assert (error_class, status) == ("http", 503)
+        assert logged == ("http", 503)
 
 
 def test_redirects_are_failures_and_never_followed(db_url: str, logs: Path) -> None:
