@@ -146,14 +146,16 @@ class ExporterSettings(Section):
     # Folds of at most this much event time (steady state) reuse generic plans instead of
     # planning every query for every fold; 0 plans every fold (exporters/plans.py).
     generic_plan_max_window_seconds: Annotated[float, Field(ge=0)] = 60.0
-    # Two replicas share this advisory lock; the holder folds, the other serves.
+    # Replicas share this advisory lock; the holder folds and serves the KPIs, the others
+    # stand by (serving only their own health) until it goes.
     leader_lock_key: int = 7_220_260_001
     # How often the leader verifies it still holds the lock and a standby asks for it: a
     # standby takes over within about this long of the leader's session dying.
     leader_check_seconds: PositiveSeconds = 1.0
     # Series the exporter should expose at most; it logs its count against this on start.
     series_budget: Annotated[int, Field(gt=0)] = 2_000
-    # How often a standby replica re-reads the leader's persisted values.
+    # How often a replica that does not fold checks whether it was elected (and must load
+    # the saved values) or, cut off from ops, whether ops is reachable again.
     standby_refresh_seconds: PositiveSeconds = 0.5
     # Bounded label values: api_logs.route outside this list is exported as "other".
     api_routes: tuple[str, ...] = (
@@ -434,6 +436,10 @@ class IncidentSettings(Section):
     # How often the engine's leader verifies it still holds the lock and the other API
     # processes ask for it: one of them takes over within about this long.
     engine_check_seconds: PositiveSeconds = 1.0
+    # How often each API process recounts the open incidents it serves on /metrics (also
+    # right after each incident change it makes): what other replicas changed shows up
+    # within about this long.
+    open_counts_refresh_seconds: PositiveSeconds = 5.0
     # Transports: one request timeout; attempts spread over the retry schedule.
     request_timeout_seconds: PositiveSeconds = 10.0
     retry_schedule_seconds: tuple[PositiveSeconds, ...] = (5.0, 30.0, 120.0, 600.0)

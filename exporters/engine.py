@@ -25,6 +25,7 @@ from core.horizon import Horizon
 from core.leadership import Fence, Leadership, NotLeader
 from core.settings import Settings
 from exporters.collector import Changes, Collector, FoldContext, SeriesKey
+from exporters.metrics_page import Role
 from exporters.plans import PlanChoice
 from exporters.queries import store as q
 from exporters.snapshot import Health, Snapshot
@@ -64,6 +65,7 @@ class Engine:
         )
         self.failures = FailureReporter("ops database", log)
         self.ready_epoch: int | None = None
+        self.led_epoch: int | None = None  # led under it, and not seen ops since losing it
         self._ready = threading.Condition()
 
     def run(self, stop: threading.Event) -> None:
@@ -87,7 +89,10 @@ class Engine:
                 thread.join()
 
     def _supervise(self, stop: threading.Event) -> None:
-        """Load state on election; as a standby, follow the leader's committed values."""
+        """Load the committed values on election, every ``standby_refresh_seconds`` look.
+
+        A standby reads nothing: it serves no KPI (see :mod:`exporters.metrics_page`), and a
+        new leader loads everything anyway before it serves or folds."""
         refresh = self.settings.exporter.standby_refresh_seconds
         while not stop.is_set():
             epoch = self.leadership.epoch
@@ -96,13 +101,31 @@ class Engine:
                     self._prepare(epoch)
                 elif epoch is None:
                     self._set_ready(None)
-                    self._load()
+                    self._reach_ops()
                 self.failures.recovered()
             except psycopg.Error as exc:
                 self.failures.failed(exc)
                 self.snapshot.mark_all_down()
-            self.snapshot.set_leader(epoch is not None and epoch == self.ready_epoch)
             stop.wait(refresh)
+
+    def role(self) -> Role:
+        """What this replica's /metrics carries (see :mod:`exporters.metrics_page`). Asked
+        at every scrape, so a lost lock stops the leader's page at once."""
+        epoch = self.leadership.epoch
+        with self._ready:
+            if epoch is not None and epoch == self.ready_epoch:
+                return "leader"
+            return "stranded" if self.led_epoch is not None else "standby"
+
+    def _reach_ops(self) -> None:
+        """A replica that led and lost the lock stays stranded until it reads ops again:
+        then the lock is another's, or free for its own next try."""
+        if self.led_epoch is None:
+            return
+        with connect(self.ops_url, application_name=EXPORTER) as conn:
+            conn.execute(q.CURSORS).fetchall()
+        with self._ready:
+            self.led_epoch = None
 
     def _prepare(self, epoch: int) -> None:
         with connect(self.ops_url, application_name=EXPORTER) as conn:
@@ -115,6 +138,8 @@ class Engine:
             conn.commit()
         self._load()
         self._set_ready(epoch)
+        with self._ready:
+            self.led_epoch = epoch
         self.on_ready()
 
     def _load(self) -> None:

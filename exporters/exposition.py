@@ -1,9 +1,11 @@
-"""Prometheus collectors over the snapshot: the KPI families and the engine's health.
+"""Prometheus collectors over the snapshot: the KPI families, the folding's health, and
+the replica's leader flag.
 
 ``describe()`` yields the families without samples, so registering never touches the
 database; ``collect()`` builds new metric families from the in-memory snapshot, never
 querying. :mod:`exporters.metrics_page` renders the KPIs when they change and the health
-on every scrape (its lag is measured at scrape time).
+on every scrape (its lag is measured at scrape time), and decides which of them a replica
+serves.
 """
 
 from __future__ import annotations
@@ -25,6 +27,12 @@ from prometheus_client.registry import Collector as PrometheusCollector
 from exporters.collector import SeriesKey, le_label
 from exporters.families import HEALTH_FAMILIES, Family
 from exporters.snapshot import Snapshot, View
+
+COLLECTOR_HEALTH = (
+    "opsdeck_collector_up",
+    "opsdeck_collector_duration_seconds",
+    "opsdeck_collector_lag_seconds",
+)
 
 
 class KpiExposition(PrometheusCollector):
@@ -87,30 +95,47 @@ def _fill_histogram(
 
 
 class HealthExposition(PrometheusCollector):
-    def __init__(self, snapshot: Snapshot) -> None:
+    """``opsdeck_collector_*``: how the folding goes, which only the leader does."""
+
+    def __init__(self, snapshot: Snapshot, *, folding: bool = True) -> None:
+        """``folding`` off: every collector reads down (a replica that no longer folds)."""
         self._snapshot = snapshot
+        self._folding = folding
 
     def describe(self) -> Iterator[Metric]:
-        yield from (_simple(family) for family in HEALTH_FAMILIES.values())
+        yield from (_simple(HEALTH_FAMILIES[name]) for name in COLLECTOR_HEALTH)
 
     def collect(self) -> Iterator[Metric]:
-        return _health(self._snapshot.health_view())
+        return _health(self._snapshot.health_view(), self._folding)
+
+
+class LeaderFlag(PrometheusCollector):
+    """``opsdeck_exporter_leader``: a constant, 1 on a leader's page and 0 on a standby's."""
+
+    def __init__(self, leading: bool) -> None:
+        self._value = 1.0 if leading else 0.0
+
+    def describe(self) -> Iterator[Metric]:
+        yield _simple(HEALTH_FAMILIES["opsdeck_exporter_leader"])
+
+    def collect(self) -> Iterator[Metric]:
+        flag = _simple(HEALTH_FAMILIES["opsdeck_exporter_leader"])
+        flag.add_metric([], self._value)
+        yield flag
 
 
 def series_count(*collectors: PrometheusCollector) -> int:
     return sum(len(metric.samples) for c in collectors for metric in c.collect())
 
 
-def _health(view: View) -> Iterator[Metric]:
+def _health(view: View, folding: bool) -> Iterator[Metric]:
     now = time.time()
     up = _simple(HEALTH_FAMILIES["opsdeck_collector_up"])
     duration = _simple(HEALTH_FAMILIES["opsdeck_collector_duration_seconds"])
     lag = _simple(HEALTH_FAMILIES["opsdeck_collector_lag_seconds"])
     for name, health in sorted(view.health.items()):
-        up.add_metric([name], 1.0 if health.up else 0.0)
+        up.add_metric([name], 1.0 if health.up and folding else 0.0)
         duration.add_metric([name], health.duration)
         if health.horizon is not None:
             lag.add_metric([name], max(0.0, now - health.horizon.timestamp()))
-    leader = _simple(HEALTH_FAMILIES["opsdeck_exporter_leader"])
-    leader.add_metric([], 1.0 if view.leader else 0.0)
-    yield from (up, duration, lag, leader)
+    yield from (up, duration, lag)

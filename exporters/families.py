@@ -195,7 +195,7 @@ HEALTH_FAMILIES = {
         _f(
             "opsdeck_exporter_leader",
             "gauge",
-            "1 on the replica that folds, 0 on a standby that serves the leader's values.",
+            "1 on the replica that folds and serves the KPIs; 0 on a standby (it serves none).",
         ),
     )
 }

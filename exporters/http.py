@@ -1,11 +1,12 @@
 """The exporter's HTTP server: /metrics from :class:`MetricsPage`, /healthz, kept-alive
 connections.
 
-``GET /healthz`` answers 200 ``ok`` once the snapshot has been loaded from ops and for as
-long as this server runs: the process is up and /metrics serves the committed values (which
-may be stale: ``opsdeck_collector_up`` and ``opsdeck_collector_lag_seconds`` say how
-fresh). Before the first load it answers 503, so an orchestrator does not route scrapes to a
-replica that would serve zeros. Any other path but ``/`` is 404.
+``GET /healthz`` answers 200 ``ok`` while /metrics serves what this replica should: on a
+standby its standby page, on the leader the committed values once they are loaded from ops
+(which may be stale: ``opsdeck_collector_up`` and ``opsdeck_collector_lag_seconds`` say how
+fresh). A page that would carry KPIs before the values are loaded answers 503 instead, so an
+orchestrator does not route scrapes to a replica that would serve zeros. Any other path but
+``/`` is 404.
 
 A scrape only copies bytes (the page is rendered when the values change), so the server is
 the standard library's threading one, speaking HTTP/1.1 so that a scraper can keep its
@@ -56,7 +57,7 @@ class _Handler(BaseHTTPRequestHandler):
             gzip = "gzip" in self.headers.get("Accept-Encoding", "")
             self._send(200, CONTENT_TYPE_PLAIN_0_0_4, page.body(gzip), "gzip" if gzip else None)
         elif path == "/healthz":
-            if page.loaded:
+            if page.ready:
                 self._send(200, TEXT, b"ok\n")
             else:
                 self._send(503, TEXT, b"starting: the values are not loaded from ops yet\n")

@@ -68,14 +68,15 @@ def run_exporter(settings: Settings, host: str, port: int, stop: threading.Event
     collectors = build_collectors(settings)
     snapshot = Snapshot(c.name for c in collectors)
     kpis, health = build_exposition(settings, collectors, snapshot), HealthExposition(snapshot)
-    page = MetricsPage(snapshot, kpis, health)
+    budget = settings.exporter.series_budget
+    engine = Engine(settings, collectors, snapshot, partial(report, kpis, health, budget))
+    page = MetricsPage(snapshot, kpis, health, role=engine.role)
     server, thread = serve(host, port, page)
     renderer = threading.Thread(target=page.run, args=(stop,), name="metrics-render")
     renderer.start()
     log.info("serving /metrics on http://%s:%d/metrics", host, port)
-    budget = settings.exporter.series_budget
     try:
-        Engine(settings, collectors, snapshot, partial(report, kpis, health, budget)).run(stop)
+        engine.run(stop)
     finally:
         stop.set()
         snapshot.close()

@@ -1,9 +1,10 @@
 """The values /metrics serves, in memory: a scrape never waits for the database.
 
-The leader replaces a collector's series with what each fold committed; a standby (and a
-new leader, once) reloads everything from ops. Both therefore serve the committed state.
-Every change of the values bumps ``version``, which :mod:`exporters.metrics_page` waits on
-to render them once per change rather than once per scrape.
+A new leader loads everything from ops once, on election; from then on it replaces a
+collector's series with what each fold committed, so it holds the committed state. Every
+change of the values bumps ``version``, which :mod:`exporters.metrics_page` waits on to
+render them once per change rather than once per scrape; ``loaded_version`` is the version
+of the last load, which no page may serve anything older than.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ class Health:
 class View:
     values: dict[str, dict[SeriesKey, float]]
     health: dict[str, Health]
-    leader: bool
 
 
 class Snapshot:
@@ -37,10 +37,10 @@ class Snapshot:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._version = 0
+        self._loaded_version = 0
         self._names = tuple(collectors)
         self._values: dict[str, dict[SeriesKey, float]] = {n: {} for n in self._names}
         self._health: dict[str, Health] = {n: Health() for n in self._names}
-        self._leader = False
         self._closed = False
 
     def load(
@@ -62,6 +62,7 @@ class Snapshot:
             self._values = {n: by_collector.get(n, {}) for n in self._names}
             self._health = health
             self._bump()
+            self._loaded_version = self._version
 
     def apply(self, collector: str, rows: Iterable[tuple[Any, ...]], health: Health) -> None:
         with self._lock:
@@ -82,27 +83,28 @@ class Snapshot:
         with self._lock:
             self._health = {n: replace(h, up=False) for n, h in self._health.items()}
 
-    def set_leader(self, leader: bool) -> None:
-        with self._lock:
-            self._leader = leader
-
     def view(self) -> View:
         with self._lock:
             return View(
                 values={n: dict(v) for n, v in self._values.items()},
                 health=dict(self._health),
-                leader=self._leader,
             )
 
     def health_view(self) -> View:
-        """Health and leadership only: what every scrape renders afresh."""
+        """Health only: what every scrape of a leader renders afresh."""
         with self._lock:
-            return View({}, dict(self._health), self._leader)
+            return View({}, dict(self._health))
 
     @property
     def version(self) -> int:
         with self._lock:
             return self._version
+
+    @property
+    def loaded_version(self) -> int:
+        """The version of the last :meth:`load` (0 before the first)."""
+        with self._lock:
+            return self._loaded_version
 
     def wait_changed(self, seen: int, timeout: float) -> int:
         """The values' version, once it differs from ``seen``, after ``timeout``, or at once

@@ -24,6 +24,7 @@ from simulator.live import LiveOptions, LiveSimulator
 from simulator.vocabulary import SCALES
 from tests.conftest import REPO, opsdeck_env
 from tests.exporters.truth import Series
+from tests.processes import stopped_on_exit, terminate
 
 KPI_PREFIXES = ("opsdeck_",)
 HEALTH = ("opsdeck_collector_", "opsdeck_exporter_")
@@ -132,23 +133,14 @@ class Exporter:
         self.process.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process, timeout=15)
 
 
 @contextmanager
 def exporters(url: str, log_dir: Path, count: int = 1, **settings: str) -> Iterator[list[Exporter]]:
     started = [Exporter(url, log_dir, f"exporter{i}", **settings) for i in range(count)]
-    try:
+    with stopped_on_exit(started):
         yield started
-    finally:
-        for exporter in started:
-            exporter.stop()
 
 
 class Traffic:
@@ -192,16 +184,23 @@ def db_now(url: str) -> datetime:
     return row[0]  # type: ignore[no-any-return]
 
 
+def family_of(name: str, families: set[str]) -> str:
+    """The family a sample belongs to (a histogram's ``_bucket``, ``_sum`` and ``_count``
+    belong to the histogram)."""
+    for suffix in ("_bucket", "_sum", "_count"):
+        if name.endswith(suffix) and name.removesuffix(suffix) in families:
+            return name.removesuffix(suffix)
+    return name
+
+
+def of_families(series: Series, families: set[str]) -> Series:
+    """The series of ``series`` that belong to ``families``."""
+    return {k: v for k, v in series.items() if family_of(k[0], families) in families}
+
+
 def assert_equal(actual: Series, expected: Series, families: set[str]) -> None:
     """Every series of the contract families agrees; absent on one side means zero."""
-
-    def family_of(name: str) -> str:
-        for suffix in ("_bucket", "_sum", "_count"):
-            if name.endswith(suffix) and name.removesuffix(suffix) in families:
-                return name.removesuffix(suffix)
-        return name
-
-    keys = {k for k in (*actual, *expected) if family_of(k[0]) in families}
+    keys = {k for k in (*actual, *expected) if family_of(k[0], families) in families}
     wrong = [
         (k, actual.get(k, 0.0), expected.get(k, 0.0))
         for k in sorted(keys)
@@ -210,7 +209,8 @@ def assert_equal(actual: Series, expected: Series, families: set[str]) -> None:
     assert not wrong, "exporter != plain SQL:\n" + "\n".join(
         f"  {k}: {a} != {e}" for k, a, e in wrong[:40]
     )
-    assert {family_of(k[0]) for k in actual} >= families, "families missing from /metrics"
+    served = {family_of(k[0], families) for k in actual}
+    assert served >= families, "families missing from /metrics"
 
 
 def _close(a: float, b: float) -> bool:

@@ -31,7 +31,7 @@ def _page() -> tuple[Snapshot, MetricsPage]:
     collectors = build_collectors(settings)
     snapshot = Snapshot(c.name for c in collectors)
     kpis = build_exposition(settings, collectors, snapshot)
-    return snapshot, MetricsPage(snapshot, kpis, HealthExposition(snapshot))
+    return snapshot, MetricsPage(snapshot, kpis, HealthExposition(snapshot), role=lambda: "leader")
 
 
 def build_labels() -> dict[str, str]:
