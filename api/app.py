@@ -24,6 +24,7 @@ from api.drilldowns.views import detail_routes, list_routes
 from api.http_metrics import HttpMetrics
 from api.incidents import context as incident_context
 from api.incidents import escalation_loop
+from api.incidents import metrics as incident_metrics
 from api.incidents.routes import HOOKS_PREFIX, incident_routes
 from api.middleware.body_limit import BodyLimitMiddleware
 from api.middleware.csrf import CsrfMiddleware
@@ -103,7 +104,12 @@ def create_app(settings: Settings, http_client: httpx.AsyncClient | None = None)
                 grafana = str(settings.grafana_url) if settings.grafana_url else None
                 incidents = incident_context.build(settings.incidents, client, grafana_url=grafana)
                 app.state.incidents = incidents
-                async with workers.running(runtime), escalation_loop.running(runtime, incidents):
+                async with (
+                    workers.running(runtime),
+                    escalation_loop.running(runtime, incidents),
+                    incident_metrics.running(runtime, incident_routes()) as open_incidents,
+                ):
+                    app.state.open_incidents = open_incidents
                     yield
 
     app = Starlette(
