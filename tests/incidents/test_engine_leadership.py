@@ -66,10 +66,10 @@ async def test_a_replica_takes_over_when_the_leaders_session_dies(
     api: Harness, fake: tuple[Fake, httpx.AsyncClient]
 ) -> None:
     server, client = fake
-    # The first leader checks its lock every second, the second replica every 0.1 s: the
+    # The first leader checks its lock every second, the second replica every 0.25 s: the
     # second wins the lock once the first one's session is gone.
     slow = faked_settings(server, engine_enabled=True, tick_seconds=TICK, engine_check_seconds=1.0)
-    quick = slow.model_copy(update={"engine_check_seconds": 0.1})
+    quick = slow.model_copy(update={"engine_check_seconds": 0.25})
     first, second = Passes(), Passes()
     old = context.build(slow, client, clock=first)
     new = context.build(quick, client, clock=second)
@@ -88,7 +88,10 @@ async def test_a_replica_takes_over_when_the_leaders_session_dies(
             await anyio.sleep(max(0.0, killed + 1.5 - time.monotonic()))
             assert await _quiet(first, 1.0), "the old leader kept passing beside the new one"
             assert not await _quiet(second, 0.5)
-    assert _epoch(api) == before + 2  # elected twice: the first leader, then the second
+    # Elected at least twice: the first leader, then the second. A replica that cannot
+    # confirm its lock within the lock's validity (a starved thread on a loaded machine)
+    # steps down and is elected again, which is an election more, never two leaders.
+    assert _epoch(api) >= before + 2
 
 
 def _epoch(api: Harness) -> int:
