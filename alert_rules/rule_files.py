@@ -19,7 +19,8 @@ from typing import Any
 
 import yaml
 
-from alert_rules.alerts import Alert, all_alerts
+from alert_rules.alert import Alert
+from alert_rules.alerts import all_alerts
 from core import recording_rules as rec
 from core.settings import Settings
 from dashboards import catalog

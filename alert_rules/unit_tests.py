@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from alert_rules.alerts import Alert, all_alerts
+from alert_rules.alert import Alert
+from alert_rules.alerts import all_alerts
 from alert_rules.rule_files import ALERTS_FILE, RECORDING_FILE, annotations_by_alert, labels
 from core.settings import Settings
 

@@ -10,7 +10,7 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from alert_rules.alerts import Alert
+from alert_rules.alert import Alert
 from tests.alerting.sinks import API_HOOK, PAGERDUTY, SLACK, HttpRequest, Mail
 
 Delivery = tuple[str, str]

@@ -19,7 +19,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from alert_rules.alerts import seed_alerts
+from alert_rules.seed_alerts import seed_alerts
 from api.incidents.transports.pagerduty import alertmanager_dedup_key
 from core.settings import Settings
 from dashboards import links

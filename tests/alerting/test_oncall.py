@@ -9,7 +9,8 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from alert_rules.alerts import TEAMS, all_alerts
+from alert_rules.alert import TEAMS
+from alert_rules.alerts import all_alerts
 from core.oncall import ONCALL_FILE, load_oncall
 from core.settings import Settings
 

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from alert_rules.alerts import SEVERITIES, TEAMS, all_alerts
+from alert_rules.alert import SEVERITIES, TEAMS
+from alert_rules.alerts import all_alerts
 from alert_rules.rule_files import ALERTS_FILE, RECORDING_FILE, rule_files
 from alert_rules.unit_tests import MORE_CASES, TEST_FILE
 from core import recording_rules as rec
