@@ -241,6 +241,21 @@ class Thresholds(Section):
     # this floor: right after Prometheus starts, one chargeback over a few hundred captures
     # is not a 0.5 % rate.
     chargeback_min_payments_30d: Annotated[int, Field(ge=1)] = 1000
+    # A transaction with no PSP report yet, younger than this, is pending, not drift: the
+    # PSP's report is not due. Older ones count as seed 001's query counts them.
+    reconciliation_grace_seconds: PositiveSeconds = 300.0
+    # Payment failures against their own baseline, as the bookings band: the 5-minute
+    # failure ratio this many standard deviations above the last hour's mean (the spread
+    # read against the floor when smaller), and above an absolute floor as well.
+    payment_failure_anomaly_z: Annotated[float, Field(gt=0)] = 3.0
+    payment_failure_min_stddev: Ratio = 0.02
+    payment_failure_min_ratio: Ratio = 0.2
+    # A PSP is out when its 5-minute success ratio falls below this while it still gets
+    # at least the given attempts a minute (a quiet PSP is not an outage).
+    psp_outage_success_ratio: Ratio = 0.5
+    psp_outage_min_attempts_per_minute: Annotated[float, Field(ge=0)] = 1.0
+    # The payment webhook handler and calendar sync: down (or silent) for this long.
+    service_down_seconds: PositiveSeconds = 300.0
 
 
 class SimulatorSettings(Section):

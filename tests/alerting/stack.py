@@ -303,12 +303,13 @@ def monitoring_stack(
     api_url: str | None = None,
     redis_url: str | None = None,
     gateway: bool = False,
+    traffic_rate: float = TRAFFIC_RATE,
 ) -> Iterator[Stack]:
     """Everything started, the exporter caught up with the history, and Prometheus
     evaluating the rules on its scrapes. Alertmanager's opsdeck receivers post to
     ``api_url`` (a real opsdeck API) when given, else to the HTTP sink. Prometheus also
     scrapes a running ``opsdeck api`` with ``redis_url``, and ``opsdeck worker`` with
-    ``gateway``."""
+    ``gateway``. The live traffic makes ``traffic_rate`` payment attempts a second."""
     name = create_database(admin_url, template)
     url = with_database(admin_url, name)
     supervisor = Supervisor()
@@ -320,7 +321,7 @@ def monitoring_stack(
         smtp = SmtpSink().start()
         cleanup.callback(smtp.stop)
         traffic = cleanup.enter_context(
-            Traffic(url, rate=TRAFFIC_RATE, psp_mismatch_share=PSP_MISMATCH_SHARE)
+            Traffic(url, rate=traffic_rate, psp_mismatch_share=PSP_MISMATCH_SHARE)
         )
         exporter = Exporter(url, work)
         cleanup.callback(exporter.stop)
