@@ -23,7 +23,8 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +77,7 @@ SECRETS = {
 @dataclass
 class Stack:
     db_url: str
-    exporter: Exporter
+    exporter: Exporter  # the first replica
     traffic: Traffic
     http: HttpSink
     smtp: SmtpSink
@@ -84,6 +85,7 @@ class Stack:
     alertmanager_url: str
     started: float  # time.time() when Prometheus started scraping
     logs: Path
+    replicas: list[Exporter] = field(default_factory=list)  # every exporter, scraped alike
 
     def _get(self, url: str, **params: Any) -> Any:
         response = httpx.get(url, params=params, timeout=30)
@@ -208,11 +210,15 @@ def _start_alertmanager(
 
 
 def _start_prometheus(
-    supervisor: Supervisor, work: Path, alertmanager: str, services: dict[str, str]
+    supervisor: Supervisor, work: Path, alertmanager: str, services: dict[str, list[str]]
 ) -> str:
     port = free_port(0)
-    targets = {"prometheus": f"127.0.0.1:{port}", "alertmanager": alertmanager, **services}
+    firsts = {job: addresses[0] for job, addresses in services.items()}
+    targets = {"prometheus": f"127.0.0.1:{port}", "alertmanager": alertmanager, **firsts}
     config = prometheus_config_for_test(targets, alertmanager, rules_for_test(work / "rules"))
+    for job in config["scrape_configs"]:  # every replica of a job, scraped alike
+        if job["job_name"] in services:
+            job["static_configs"] = [{"targets": services[job["job_name"]]}]
     path = work / "prometheus.yml"
     path.write_text(yaml.safe_dump(config, sort_keys=True), encoding="utf-8")
     supervisor.start(
@@ -280,6 +286,21 @@ def _start_gateway(cleanup: ExitStack, work: Path, db_url: str) -> str:
     return f"127.0.0.1:{worker.port}"
 
 
+def _leader_caught_up(replicas: list[Exporter], until: datetime) -> None:
+    """Whichever replica wins the election has folded the history up to ``until``."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for replica in replicas:
+            if replica.process.poll() is not None:
+                raise AssertionError(f"exporter exited: {replica.log.read_text()[-3000:]}")
+        leaders = [r for r in replicas if r.leader_flag() == 1.0]
+        if leaders:
+            leaders[0].wait_caught_up(until)
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"no exporter replica leads after 60 s; logs in {replicas[0].log}")
+
+
 @contextmanager
 def _one_stack_at_a_time() -> Iterator[None]:
     """Parallel test processes run one monitoring stack at a time: two stacks (each with its
@@ -304,12 +325,14 @@ def monitoring_stack(
     redis_url: str | None = None,
     gateway: bool = False,
     traffic_rate: float = TRAFFIC_RATE,
+    exporters: int = 1,
 ) -> Iterator[Stack]:
     """Everything started, the exporter caught up with the history, and Prometheus
     evaluating the rules on its scrapes. Alertmanager's opsdeck receivers post to
     ``api_url`` (a real opsdeck API) when given, else to the HTTP sink. Prometheus also
     scrapes a running ``opsdeck api`` with ``redis_url``, and ``opsdeck worker`` with
-    ``gateway``. The live traffic makes ``traffic_rate`` payment attempts a second."""
+    ``gateway``. The live traffic makes ``traffic_rate`` payment attempts a second; ``exporters`` replicas
+    of the exporter run side by side, all scraped (one leads, the others stand by)."""
     name = create_database(admin_url, template)
     url = with_database(admin_url, name)
     supervisor = Supervisor()
@@ -323,20 +346,21 @@ def monitoring_stack(
         traffic = cleanup.enter_context(
             Traffic(url, rate=traffic_rate, psp_mismatch_share=PSP_MISMATCH_SHARE)
         )
-        exporter = Exporter(url, work)
-        cleanup.callback(exporter.stop)
-        exporter.wait_caught_up(db_now(url))
+        replicas = [Exporter(url, work, f"exporter{i}") for i in range(exporters)]
+        for replica in replicas:
+            cleanup.callback(replica.stop)
+        _leader_caught_up(replicas, db_now(url))
         cleanup.callback(supervisor.stop_all)
-        services = {"opsdeck-exporter": f"127.0.0.1:{exporter.port}"}
+        services = {"opsdeck-exporter": [f"127.0.0.1:{r.port}" for r in replicas]}
         if redis_url is not None:
-            services["opsdeck-api"] = _start_api(supervisor, work, url, redis_url)
+            services["opsdeck-api"] = [_start_api(supervisor, work, url, redis_url)]
         if gateway:
-            services["opsdeck-worker"] = _start_gateway(cleanup, work, url)
+            services["opsdeck-worker"] = [_start_gateway(cleanup, work, url)]
         alertmanager = _start_alertmanager(supervisor, work, http, smtp, api_url)
         prometheus = _start_prometheus(supervisor, work, alertmanager, services)
         stack = Stack(
             url,
-            exporter,
+            replicas[0],
             traffic,
             http,
             smtp,
@@ -344,6 +368,7 @@ def monitoring_stack(
             f"http://{alertmanager}",
             time.time(),
             work,
+            replicas,
         )
         stack.wait(
             "recorded 24 h windows in Prometheus",

@@ -7,6 +7,12 @@ The dashboard's time range is the last stretch of the test's Prometheus history,
 so that "compared with the previous period" queries (``offset $__range``) have a previous
 period. Windows longer than that (24 h and 30 d recording rules, ``increase(...[1d])``)
 return what the available history holds, which is what Prometheus does.
+
+The stack runs two exporter replicas, both scraped, as the README deploys them: every
+panel, recording rule and alert computes the same over both as over the leader alone, the
+KPI series equal plain SQL, and still do after the leader is killed. And the booking
+API's health checker is stopped as the stack starts (``--inject checks-stop``): checks
+that stop arriving must page as surely as checks that fail.
 """
 
 from __future__ import annotations
@@ -19,13 +25,22 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 import pytest
+import yaml
 
+from alert_rules.rule_files import ALERTS_FILE, RECORDING_FILE
 from api.http_metrics import HttpMetrics
+from core.settings import Settings
 from dashboards.catalog import BOARDS
 from dashboards.lint import expand, panels
+from exporters.families import kpi_families
+from simulator.inject import inject
 from tests.alerting.stack import SCRAPE_SECONDS, Stack, monitoring_stack
 from tests.conftest import REPO
+from tests.exporters import truth
+from tests.exporters.harness import Exporter, assert_equal, db_now, family_of
+from tests.exporters.truth import Series
 
 # Its stack may wait for another test file's stack (tests.alerting.stack) first.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
@@ -34,6 +49,10 @@ MIN_RANGE_SECONDS = 30  # each period spans many scrapes and folds, even on a bu
 MAX_DATA_POINTS = 1000  # Grafana's default for a panel about a screen wide
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 METRIC = re.compile(r"\b(?:opsdeck[_:][A-Za-z0-9_:]+|up)\b")
+SETTINGS = Settings()
+KPIS = set(kpi_families(SETTINGS.exporter))
+RAW_METRIC = re.compile(r"\b(opsdeck_[a-z0-9_]+)(\{)?")
+SILENCED_MINUTES = 30  # the health checker stays dead for the rest of the module
 
 
 @dataclass(frozen=True)
@@ -154,12 +173,23 @@ def stack(
     """The exporter, the API and the webhook worker, scraped by a real Prometheus."""
     work = tmp_path_factory.mktemp("panels")
     redis = services["redis"]
-    with monitoring_stack(admin_url, history_template, work, redis_url=redis, gateway=True) as s:
+    with monitoring_stack(
+        admin_url, history_template, work, redis_url=redis, gateway=True, exporters=2
+    ) as s:
         yield s
 
 
 @pytest.fixture(scope="module")
-def time_range(stack: Stack) -> TimeRange:
+def checks_stopped(stack: Stack) -> float:
+    """The health checker dies while the booking API is healthy; returns when (unix time)."""
+    up = 'opsdeck_service_up{service="booking_api"}'
+    stack.wait("a healthy booking API", lambda: _value(stack, up) == 1.0, timeout=60)
+    inject("checks-stop", stack.db_url, stack.db_url, SETTINGS.thresholds, SILENCED_MINUTES, 7)
+    return time.time()
+
+
+@pytest.fixture(scope="module")
+def time_range(stack: Stack, checks_stopped: float) -> TimeRange:
     # Enough history for a range and the period before it, each with several scrapes.
     wait = stack.started + 2 * MIN_RANGE_SECONDS + 4 - time.time()
     if wait > 0:
@@ -215,3 +245,159 @@ def test_the_api_exports_what_the_dashboards_query() -> None:
     }
     assert queried, "no panel queries the API's own metrics"
     assert queried <= exposed, sorted(queried - exposed)
+
+
+# -- a health checker that stops ------------------------------------------------------------
+
+
+def _value(stack: Stack, expr: str) -> float | None:
+    result = stack.query(expr)
+    return float(result[0]["value"][1]) if result else None
+
+
+def _booking_api_down(stack: Stack) -> dict[str, Any] | None:
+    alerts = stack.prometheus_alerts()
+    return next((a for a in alerts if a["labels"]["alertname"] == "BookingApiDown"), None)
+
+
+def test_checks_that_stop_arriving_fire_booking_api_down(
+    stack: Stack, checks_stopped: float
+) -> None:
+    """The latest check passed; nothing is written after it. Once it is older than the
+    staleness threshold the API reads down and the critical alert fires, saying the checks
+    went silent, not that they failed."""
+    stale = SETTINGS.thresholds.service_check_stale_seconds
+    timeout = checks_stopped + stale + 60 - time.time()
+    stack.wait(
+        "BookingApiDown firing after the checks stopped",
+        lambda: (_booking_api_down(stack) or {}).get("state") == "firing",
+        timeout=max(timeout, 1),
+    )
+    alert = _booking_api_down(stack)
+    assert alert is not None
+    description = alert["annotations"]["description"]
+    assert description.startswith("Silent: no health check of the booking API"), description
+    last = _value(stack, 'opsdeck_service_last_check_timestamp_seconds{service="booking_api"}')
+    assert last is not None
+    assert last <= checks_stopped + SCRAPE_SECONDS, "a check arrived after the checker died"
+
+
+# -- two exporter replicas count once ---------------------------------------------------------
+
+
+def _only(expr: str, instance: str) -> str:
+    """``expr`` with every selector of an exporter KPI family narrowed to one replica."""
+
+    def narrow(match: re.Match[str]) -> str:
+        name, brace = match.group(1), match.group(2)
+        if family_of(name, KPIS) not in KPIS:
+            return match.group(0)
+        return f'{name}{{instance="{instance}",' if brace else f'{name}{{instance="{instance}"}}'
+
+    return RAW_METRIC.sub(narrow, expr)
+
+
+def _vector(result: list[dict[str, Any]]) -> dict[tuple[tuple[str, str], ...], float]:
+    return {tuple(sorted(r["metric"].items())): float(r["value"][1]) for r in result}
+
+
+def _same(a: float, b: float) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def _rule_exprs() -> list[tuple[str, str]]:
+    found = []
+    for path in (RECORDING_FILE, ALERTS_FILE):
+        for group in yaml.safe_load((REPO / path).read_text(encoding="utf-8"))["groups"]:
+            for rule in group["rules"]:
+                found.append((rule.get("record") or rule["alert"], rule["expr"]))
+    return found
+
+
+def _leader(stack: Stack) -> Exporter:
+    (leader,) = [r for r in stack.replicas if r.leader_flag() == 1.0]
+    return leader
+
+
+def _address(replica: Exporter) -> str:
+    return f"127.0.0.1:{replica.port}"
+
+
+def _kpis_in_prometheus(stack: Stack) -> tuple[Series, list[str]]:
+    """The exporter job's KPI series as Prometheus holds them now, summed over replicas,
+    and the series more than one replica served."""
+    series: Series = {}
+    doubled = []
+    for row in stack.query('{job="opsdeck-exporter", __name__=~"opsdeck_.+"}'):
+        labels = dict(row["metric"])
+        name = labels.pop("__name__")
+        if family_of(name, KPIS) not in KPIS:
+            continue
+        labels.pop("instance")
+        labels.pop("job")
+        key = (name, tuple(sorted(labels.items())))
+        if key in series:
+            doubled.append(f"{name}{labels}")
+        series[key] = series.get(key, 0.0) + float(row["value"][1])
+    return series, doubled
+
+
+def _equal_to_plain_sql(stack: Stack, leader: Exporter) -> None:
+    """Prometheus' KPI series equal plain SQL over the platform, once the leader has folded
+    everything and been scraped (time-window gauges move, so the two are read until they
+    agree or the time is up)."""
+    leader.wait_caught_up(db_now(stack.db_url))
+    deadline = time.monotonic() + 30
+    with psycopg.connect(stack.db_url) as conn:
+        while True:
+            expected = truth.expected(conn, SETTINGS)
+            actual, doubled = _kpis_in_prometheus(stack)
+            assert not doubled, f"served by two replicas: {doubled[:10]}"
+            try:
+                assert_equal(actual, expected, KPIS)
+                return
+            except AssertionError:
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(SCRAPE_SECONDS)
+
+
+def test_every_query_counts_the_kpis_once_with_two_replicas(
+    stack: Stack, time_range: TimeRange
+) -> None:
+    """Every panel, recording rule and alert expression evaluates, over both replicas, to
+    exactly what it evaluates to over the leader's series alone: the standby adds nothing."""
+    leader = _address(_leader(stack))
+    at = time.time() - SCRAPE_SECONDS
+    queries = [(n, e) for n, e in _rule_exprs()] + [
+        (t.id, expand(t.expr, time_range.macros(t.interval), dict(t.variables))) for t in TARGETS
+    ]
+    narrowed = [(n, e) for n, e in queries if _only(e, leader) != e]
+    assert len(narrowed) > 30, "too few queries read exporter KPIs: is the narrowing broken?"
+    wrong = []
+    for name, expr in narrowed:
+        both = _vector(stack.query(expr, at=at))
+        alone = _vector(stack.query(_only(expr, leader), at=at))
+        same = both.keys() == alone.keys() and all(_same(both[k], alone[k]) for k in both)
+        if not same:
+            wrong.append(f"{name}: {expr}\n  both replicas {both}\n  leader alone {alone}")
+    assert not wrong, "\n".join(wrong[:10])
+
+
+def test_kpis_equal_plain_sql_before_and_after_the_leader_is_killed(stack: Stack) -> None:
+    """Traffic stops so the platform holds still; Prometheus' KPI series equal plain SQL.
+    The leader is killed; the standby takes over, serves the committed values and folds on,
+    and Prometheus' series equal plain SQL again, each still served once."""
+    stack.traffic.stop()
+    leader = _leader(stack)
+    _equal_to_plain_sql(stack, leader)
+    leader.process.kill()
+    leader.process.wait(timeout=10)
+    (standby,) = [r for r in stack.replicas if r is not leader]
+    address = _address(standby)
+    stack.wait(
+        "the standby leading in Prometheus",
+        lambda: _value(stack, f'opsdeck_exporter_leader{{instance="{address}"}}') == 1.0,
+        timeout=60,
+    )
+    _equal_to_plain_sql(stack, standby)
