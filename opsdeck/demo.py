@@ -4,6 +4,10 @@ Missing URLs are filled with embedded services (PostgreSQL, Redis). The database
 migrated and, on the first run, backfilled; then the live simulation and every opsdeck
 service run as children, with Prometheus and Alertmanager when they are installed. All data
 stays under the data directory and is reused next time.
+
+The history is loaded at the live traffic's rate (``opsdeck simulate --backfill DAYS
+--rate R``): every 24 h window and every baseline the alerts compare against holds traffic
+like the traffic that follows, so normal traffic raises no alert.
 """
 
 from __future__ import annotations
@@ -42,9 +46,9 @@ INSTALL_HINT = (
     "'apt-get install -y prometheus prometheus-alertmanager' to get alerting in the demo"
 )
 RECENT_TRAFFIC = """
-SELECT (SELECT count(*) FROM platform.transactions WHERE created_at > now() - interval '10 s'),
-       (SELECT count(*) FROM platform.bookings WHERE created_at > now() - interval '10 s'),
-       (SELECT count(*) FROM platform.api_logs WHERE updated_at > now() - interval '10 s')
+SELECT (SELECT count(*) FROM platform.transactions WHERE created_at > now() - interval '1 min'),
+       (SELECT count(*) FROM platform.bookings WHERE created_at > now() - interval '1 min'),
+       (SELECT count(*) FROM platform.api_logs WHERE updated_at > now() - interval '1 min')
 """
 
 
@@ -113,7 +117,8 @@ class Demo:
             empty = conn.execute("SELECT NOT EXISTS (SELECT FROM platform.bookings)").fetchone()
         if empty and empty[0] and self.plan.backfill_days > 0:
             self.say(
-                f"first run: loading {self.plan.backfill_days:g} days of history (scale small) ..."
+                f"first run: loading {self.plan.backfill_days:g} days of history at "
+                f"{self.plan.rate:g} payment attempts/s ..."
             )
             self.supervisor.start(self._backfill_service())
             self._wait_for_exit("backfill")
@@ -122,7 +127,13 @@ class Demo:
         return Service(
             name="backfill",
             argv=_python(
-                "simulate", "--backfill", f"{self.plan.backfill_days:g}", "--scale", "small"
+                "simulate",
+                "--backfill",
+                f"{self.plan.backfill_days:g}",
+                "--scale",
+                "small",
+                "--rate",
+                f"{self.plan.rate:g}",
             ),
             log_file=self.logs / "backfill.log",
             env=self._env(),
@@ -340,8 +351,8 @@ class Demo:
         except Exception as exc:  # noqa: BLE001 - a status line must never stop the demo
             self.say(f"traffic: cannot read the database ({exc})")
             return
-        tx, bookings, api = (int(v) / 10 for v in row)
+        tx, bookings, api = (int(v) for v in row)
         self.say(
-            f"traffic: {tx:,.0f} transactions/s, {bookings:,.0f} bookings/s, "
-            f"{api:,.0f} API requests/s"
+            f"traffic: {tx:,} transactions, {bookings:,} bookings, {api:,} API requests "
+            "in the last minute"
         )

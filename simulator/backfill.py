@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import pyarrow as pa
@@ -26,7 +26,7 @@ from simulator.activity_history import (
     support_tickets_table,
 )
 from simulator.bookings_history import build_bookings
-from simulator.clock import DAY
+from simulator.clock import DAY, SECOND
 from simulator.copy_loader import (
     CopyLoader,
     LoadStats,
@@ -99,6 +99,24 @@ class BackfillPlan:
             "api_logs": self.rows(s.api_logs_per_day),
             "site_sessions": self.rows(s.sessions_per_day),
         }
+
+
+def scale_at_rate(base: vocabulary.Scale, rate: float) -> vocabulary.Scale:
+    """``base`` with every daily volume scaled to an average of ``rate`` payment attempts a
+    second, the unit of the live stream's ``--rate``: a history at the rate of the traffic
+    that follows it. The live stream derives its other volumes from the small scale's ratios,
+    which scaling keeps; the world (locations, resources, customers) stays ``base``'s."""
+    factor = rate * (DAY / SECOND) / base.transactions_per_day
+    return replace(
+        base,
+        name=f"{base.name} at {rate:g}/s",
+        bookings_per_day=base.bookings_per_day * factor,
+        transactions_per_day=base.transactions_per_day * factor,
+        api_logs_per_day=base.api_logs_per_day * factor,
+        sessions_per_day=base.sessions_per_day * factor,
+        tickets_per_day=base.tickets_per_day * factor,
+        calendar_syncs_per_day=base.calendar_syncs_per_day * factor,
+    )
 
 
 def ensure_empty(url: str) -> None:

@@ -3,6 +3,12 @@
 Each transaction of the last day is kept in ``ops.kpi_recon`` with the PSP's figure, and
 its contribution summed per minute of creation. A new transaction adds its contribution;
 a PSP figure that arrives or changes replaces the old contribution with the new one.
+
+A transaction the PSP has not reported yet, created less than
+``thresholds.reconciliation_grace_seconds`` ago, is pending: its report is not due, so it
+counts neither as drift nor in the total. Once the grace has passed, a missing report is
+drift exactly as seed 001's query counts it. The gauges take the pending rows back out of
+the sums when they are read, so no bucket changes as time passes.
 """
 
 from __future__ import annotations
@@ -112,7 +118,10 @@ class ReconciliationCollector(Collector):
         keep_after = {"keep_after": ctx.now - KEEP}
         ctx.ops.execute(q.EXPIRE_ROWS, keep_after)
         ctx.ops.execute(q.EXPIRE_MINUTES, keep_after)
-        row = ctx.ops.execute(q.WINDOW, {"start": ctx.now - WINDOW}).fetchone()
+        grace = timedelta(seconds=self.settings.thresholds.reconciliation_grace_seconds)
+        row = ctx.ops.execute(
+            q.WINDOW, {"start": ctx.now - WINDOW, "due": ctx.now - grace}
+        ).fetchone()
         internal, delta, mismatches = row or (0, 0, 0)
         ratio = float(delta) / float(internal) if internal else 0.0
         changes.set(

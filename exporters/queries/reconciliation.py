@@ -1,7 +1,8 @@
 """Reconciliation: transactions of the last day against the PSP's figures, kept in ops.
 
 The platform is read only for what changed; the 24 h gauges come from per-minute sums in
-``ops.kpi_recon_minutes`` plus the rows of the one minute the window cuts through.
+``ops.kpi_recon_minutes`` plus the rows of the one minute the window cuts through, less the
+transactions whose PSP report is not due yet (no report, younger than the grace period).
 """
 
 from __future__ import annotations
@@ -52,15 +53,18 @@ SET internal_cents = ops.kpi_recon_minutes.internal_cents + EXCLUDED.internal_ce
 EXPIRE_ROWS = "DELETE FROM ops.kpi_recon WHERE created_at < %(keep_after)s"
 EXPIRE_MINUTES = "DELETE FROM ops.kpi_recon_minutes WHERE minute < %(keep_after)s"
 
-# Whole minutes inside the window from the buckets, the minute it cuts through row by row.
+# Whole minutes inside the window from the buckets, the minute it cuts through row by row;
+# then the pending rows taken out again: unreported and created after %(due)s. A pending row
+# counts in the buckets as a missing report would (delta = |internal|, one mismatch). Only
+# the grace period's rows are read, through kpi_recon_created.
 WINDOW = """
 WITH edge AS (
     SELECT %(start)s::timestamptz AS start,
            date_trunc('minute', %(start)s::timestamptz) + interval '1 minute' AS first_whole
 )
-SELECT coalesce(m.internal, 0) + coalesce(r.internal, 0),
-       coalesce(m.delta, 0) + coalesce(r.delta, 0),
-       coalesce(m.mismatches, 0) + coalesce(r.mismatches, 0)
+SELECT coalesce(m.internal, 0) + coalesce(r.internal, 0) - coalesce(p.internal, 0),
+       coalesce(m.delta, 0) + coalesce(r.delta, 0) - coalesce(p.delta, 0),
+       coalesce(m.mismatches, 0) + coalesce(r.mismatches, 0) - p.mismatches
 FROM edge,
 LATERAL (SELECT sum(internal_cents) AS internal, sum(delta_cents) AS delta,
                 sum(mismatches) AS mismatches
@@ -69,5 +73,9 @@ LATERAL (SELECT sum(internal_cents) AS internal,
                 sum(abs(internal_cents - coalesce(psp_cents, 0))) AS delta,
                 count(*) FILTER (WHERE psp_cents IS DISTINCT FROM internal_cents) AS mismatches
          FROM ops.kpi_recon
-         WHERE created_at >= edge.start AND created_at < edge.first_whole) r
+         WHERE created_at >= edge.start AND created_at < edge.first_whole) r,
+LATERAL (SELECT sum(internal_cents) AS internal, sum(abs(internal_cents)) AS delta,
+                count(*) AS mismatches
+         FROM ops.kpi_recon
+         WHERE created_at >= greatest(edge.start, %(due)s::timestamptz) AND psp_cents IS NULL) p
 """

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from simulator.psp_sender import PspWebhooks
 
 REPORT_EVERY_SECONDS = 5.0
+LIVE_RATE = 50.0  # payment attempts a second when --live is given no --rate
 LIVE_TABLES = ("transactions", "bookings", "api_logs", "site_sessions", "psp_transactions")
 
 
@@ -34,7 +35,13 @@ def register(sub: Any) -> None:
         "--until", type=datetime.fromisoformat, help="end of the history (ISO time; default now)"
     )
     parser.add_argument("--live", action="store_true", help="write live traffic until stopped")
-    parser.add_argument("--rate", type=float, default=50.0, help="payment attempts per second")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        help="payment attempts per second: of the live stream (default "
+        f"{LIVE_RATE:g}), and with --backfill the history's daily average (default: the "
+        "scale's), so that history and live traffic have the same daily rate",
+    )
     parser.add_argument("--writers", type=int, help="concurrent writer connections")
     parser.add_argument("--duration", type=float, help="stop live traffic after SECONDS")
     parser.add_argument("--flat", action="store_true", help="no daily/weekly seasonality")
@@ -54,7 +61,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         raise CommandError("say what to simulate: --backfill DAYS, --live and/or --inject KIND", 2)
     if args.backfill is not None and args.backfill <= 0:
         raise CommandError("--backfill takes a positive number of days", 2)
-    if args.rate <= 0:
+    if args.rate is not None and args.rate <= 0:
         raise CommandError("--rate must be positive", 2)
     from core.service_needs import require_service
 
@@ -80,12 +87,15 @@ def _backfill(args: argparse.Namespace, settings: Settings, url: str) -> None:
         TimeElapsedColumn,
     )
 
-    from simulator.backfill import BackfillPlan, BackfillRefused, run_backfill
+    from simulator.backfill import BackfillPlan, BackfillRefused, run_backfill, scale_at_rate
 
     until = args.until or datetime.now(UTC).replace(microsecond=0)
     if until.tzinfo is None:
         until = until.replace(tzinfo=UTC)
-    plan = BackfillPlan(days=args.backfill, scale=SCALES[args.scale], seed=args.seed, until=until)
+    scale = SCALES[args.scale]
+    if args.rate is not None:
+        scale = scale_at_rate(scale, args.rate)
+    plan = BackfillPlan(days=args.backfill, scale=scale, seed=args.seed, until=until)
     console = Console(stderr=True)
     columns = (
         TextColumn("{task.description:>16}"),
@@ -146,7 +156,7 @@ def _live(args: argparse.Namespace, settings: Settings, platform_url: str, ops_u
 
     sim_settings = settings.simulator
     options = LiveOptions(
-        rate=args.rate,
+        rate=args.rate or LIVE_RATE,
         writers=args.writers or sim_settings.writers,
         seed=args.seed,
         seasonal=not args.flat,

@@ -118,3 +118,24 @@ def test_demo_runs_shows_traffic_and_stops_clean(tmp_path: Path) -> None:
     finally:
         again.interrupt()
     assert _alive(again.descendants) == []
+
+
+def test_history_is_loaded_at_the_live_rate(tmp_path: Path) -> None:
+    """The first run's history has the live traffic's daily rate: no 24 h window or baseline
+    is dwarfed by the traffic that follows it."""
+    from core.settings import Settings
+    from opsdeck.demo import Demo, DemoPlan
+    from simulator.backfill import scale_at_rate
+    from simulator.vocabulary import SCALES
+
+    plan = DemoPlan(Settings(), tmp_path, rate=0.5, backfill_days=3)
+    plan.urls.update(postgres="postgresql://db", platform="postgresql://db", redis="redis://r")
+    argv = Demo(plan, lambda line: None)._backfill_service().argv
+    assert argv[argv.index("--backfill") + 1] == "3"
+    assert argv[argv.index("--rate") + 1] == "0.5"
+    scale = scale_at_rate(SCALES["small"], 0.5)
+    assert scale.transactions_per_day == pytest.approx(0.5 * 86_400)
+    small = SCALES["small"]
+    assert scale.api_logs_per_day / scale.transactions_per_day == pytest.approx(
+        small.api_logs_per_day / small.transactions_per_day
+    )
