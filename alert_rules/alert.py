@@ -1,7 +1,8 @@
 """One alerting rule as opsdeck writes it, and the vocabulary every rule shares: the Go
 templates that render ``$value``, the severities (seed 001's: critical pages and texts,
-high pages, medium goes to Slack and email) and the teams (``team`` picks the Slack
-channel and adds the finance and CS-lead mailboxes)."""
+high pages, medium goes to Slack and email; ``none`` reaches no person, as the Watchdog's
+heartbeat) and the teams (``team`` picks the Slack channel and adds the finance and CS-lead
+mailboxes)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from dataclasses import dataclass, field
 PERCENT = "{{ $value | humanizePercentage }}"
 DURATION = "{{ $value | humanizeDuration }}"
 COUNT = '{{ $value | printf "%.0f" }}'
-SEVERITIES = ("critical", "high", "medium")
+SEVERITIES = ("critical", "high", "medium", "none")
 TEAMS = ("bookings", "platform", "finance", "support", "opsdeck")
 
 

@@ -4,6 +4,11 @@ docker-compose reaches services by name (``api:8000``) and secrets under
 ``/run/secrets``; ``opsdeck demo`` and the test suite run the same files with local
 addresses and a directory of secret files instead. Nothing else changes, so what runs
 locally is what production routes.
+
+The dead man's switch's heartbeat URL is written into the config (Alertmanager 0.25 reads
+no webhook URL from a file). Without one, as in a demo with no outside switch, the
+Watchdog is routed as in production to a receiver with no integration: it goes nowhere
+rather than failing, which would raise ``AlertmanagerFailedToSendAlerts``.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ SECRETS = "/run/secrets/"
 API = "http://api:8000"
 PAGERDUTY = "https://events.pagerduty.com/v2/enqueue"
 SMTP = "smtp:587"
+HEARTBEAT = "https://deadmansswitch.invalid/heartbeat"
+DEADMANSSWITCH = "deadmansswitch"
 SECRET_FILES = (
     "alertmanager_api_token",
     "pagerduty_routing_key",
@@ -42,6 +49,7 @@ class LocalAlerting:
     pagerduty_url: str = "http://127.0.0.1:9/v2/enqueue"
     smtp: str = "127.0.0.1:25"
     secrets: dict[str, str] = field(default_factory=dict)
+    heartbeat_url: str | None = None  # the dead man's switch; None: the Watchdog goes nowhere
 
 
 def prometheus_config(
@@ -71,7 +79,8 @@ def host_port(url: str) -> str:
 
 
 def alertmanager_config(local: LocalAlerting) -> str:
-    """alertmanager.yml with local URLs and secret files (written into ``secrets_dir``)."""
+    """alertmanager.yml with local URLs, secret files (written into ``secrets_dir``) and the
+    heartbeat URL."""
     local.secrets_dir.mkdir(parents=True, exist_ok=True)
     for name in SECRET_FILES:
         path = local.secrets_dir / name
@@ -84,9 +93,19 @@ def alertmanager_config(local: LocalAlerting) -> str:
         PAGERDUTY: local.pagerduty_url,
         f"smtp_smarthost: {SMTP}": f"smtp_smarthost: {local.smtp}",
         "smtp_require_tls: true": "smtp_require_tls: false",
+        HEARTBEAT: local.heartbeat_url or HEARTBEAT,
     }
     for old, new in replacements.items():
         if old not in text:
             raise ValueError(f"{ALERTMANAGER_CONFIG.name} no longer contains {old!r}")
         text = text.replace(old, new)
-    return text
+    return text if local.heartbeat_url else without_heartbeat(text)
+
+
+def without_heartbeat(text: str) -> str:
+    """The config with the dead man's switch's receiver left without an integration."""
+    config: dict[str, Any] = yaml.safe_load(text)
+    (receiver,) = [r for r in config["receivers"] if r["name"] == DEADMANSSWITCH]
+    for key in [k for k in receiver if k != "name"]:
+        del receiver[key]
+    return yaml.safe_dump(config, sort_keys=False)

@@ -1,17 +1,20 @@
-"""opsdeck itself: are the collectors folding, how long and how far behind; the API's RED."""
+"""opsdeck itself: are the collectors folding, how long and how far behind; the API's RED;
+whether Prometheus finds every process, which replicas lead, and whether the alerting path
+delivers."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from dashboards.links import drilldown
-from dashboards.panels import GREEN, RED, chart, query, size, steps, tile
+from dashboards.links import Link, drilldown
+from dashboards.panels import GREEN, ORANGE, RED, chart, query, size, steps, tile
 from dashboards.render import frame
 from dashboards.sdk import dash
 
 UID = "opsdeck-self"
 TITLE = "opsdeck / opsdeck itself"
 API = "opsdeck_api_http_requests_total"
+NOTIFICATIONS_FAILED = "alertmanager_notifications_failed_total"
 
 
 def build(*, api_url: str) -> Any:
@@ -27,7 +30,7 @@ def build(*, api_url: str) -> Any:
     )
     scrape = tile(
         "Scrape Targets Up",
-        "Whether Prometheus reaches opsdeck's exporter and API.",
+        "Whether Prometheus reaches opsdeck's exporter, webhook worker and API.",
         [query('up{job=~"opsdeck-.*"}', "{{job}}", instant=True)],
         unit="none",
         decimals=0,
@@ -93,4 +96,72 @@ def build(*, api_url: str) -> Any:
     board = board.with_row(dash.Row("API"))
     for panel in (size(rate, 8, 8), size(errors, 8, 8), size(latency, 8, 8)):
         board = board.with_panel(panel)
+    board = board.with_row(dash.Row("Scraping and alerting"))
+    for panel in _self_watch(incidents):
+        board = board.with_panel(panel)
     return board
+
+
+def _self_watch(incidents: Link) -> list[Any]:
+    """Panels after every other, so the ids runbooks link to stay put."""
+    discovered = tile(
+        "Targets Discovered",
+        "Targets Prometheus discovers for each opsdeck job, and how many it scrapes; a job "
+        "with none scraped is absent.",
+        [
+            query(
+                'sum by (config) (prometheus_sd_discovered_targets{name="scrape",'
+                'config=~"opsdeck-.*"})',
+                "{{config}} discovered",
+                instant=True,
+            ),
+            query('count by (job) (up{job=~"opsdeck-.*"})', "{{job}} scraped", "B", instant=True),
+        ],
+        unit="none",
+        decimals=0,
+        thresholds=steps((None, RED), (1, GREEN)),
+        links=[incidents],
+    )
+    leaders = tile(
+        "Leaders",
+        "Replicas leading: the exporter replica serving the KPIs, the worker serving the "
+        "webhook metrics. Exactly one each.",
+        [
+            query("sum(opsdeck_exporter_leader)", "exporter", instant=True),
+            query("sum(opsdeck_webhook_worker_leader)", "webhook worker", "B", instant=True),
+        ],
+        unit="none",
+        decimals=0,
+        thresholds=steps((None, RED), (1, GREEN), (2, ORANGE)),
+        links=[incidents],
+    )
+    failed = chart(
+        "Notifications Failed",
+        "Alertmanager's failed notification attempts per second, by integration.",
+        [
+            query(
+                f'sum by (integration) (rate({NOTIFICATIONS_FAILED}{{job="alertmanager"}}'
+                "[$__rate_interval]))",
+                "{{integration}}",
+            )
+        ],
+        unit="ops",
+        links=[incidents],
+    )
+    watchdog = tile(
+        "Watchdog",
+        "1 while the always-firing Watchdog alert fires: Prometheus evaluates the rules. "
+        "The dead man's switch hears it through Alertmanager.",
+        [
+            query(
+                'max(ALERTS{alertname="Watchdog",alertstate="firing"}) or on () vector(0)',
+                "Watchdog",
+                instant=True,
+            )
+        ],
+        unit="none",
+        decimals=0,
+        thresholds=steps((None, RED), (1, GREEN)),
+        links=[incidents],
+    )
+    return [size(discovered, 6, 6), size(leaders, 6, 6), size(failed, 6, 6), size(watchdog, 6, 6)]

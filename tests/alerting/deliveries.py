@@ -1,7 +1,10 @@
 """What the sinks received, per alert, and what seed 001 says each alert must reach.
 
 A delivery is ``(integration, detail)``: ``("webhook", receiver)`` for opsdeck's API hook,
-``("pagerduty", severity)``, ``("slack", channel)`` and ``("email", recipient)``. Together they identify the receivers a route chose.
+``("pagerduty", severity)``, ``("slack", channel)`` and ``("email", recipient)``. Together
+they identify the receivers a route chose. The dead man's switch's heartbeats (the Watchdog,
+always firing) and requests the sink refused deliver no alert to anyone, so they are not
+deliveries; :func:`heartbeats` reads the former.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from alert_rules.alert import Alert
-from tests.alerting.sinks import API_HOOK, PAGERDUTY, SLACK, HttpRequest, Mail
+from tests.alerting.sinks import API_HOOK, HEARTBEAT, PAGERDUTY, SLACK, HttpRequest, Mail
 
 Delivery = tuple[str, str]
 UNKNOWN = "<unrecognised>"
@@ -49,8 +52,15 @@ def expected(alert: Alert, at: datetime) -> set[Delivery]:
     return out
 
 
+def heartbeats(requests: list[HttpRequest]) -> list[HttpRequest]:
+    """What reached the dead man's switch and was taken."""
+    return [r for r in requests if r.path == HEARTBEAT and not r.refused]
+
+
 def _http(request: HttpRequest) -> list[tuple[str, Delivery]]:
     body: Any = request.body
+    if request.path == HEARTBEAT or request.refused:
+        return []
     try:
         if request.path == API_HOOK:
             return [

@@ -1,8 +1,10 @@
 """Local stand-ins for everything Alertmanager notifies, recording what arrives.
 
-One HTTP server takes the place of opsdeck's API hook (``/hooks/alertmanager``), PagerDuty's Events API v2 and Slack's incoming webhook, answering each as the real
-service does; a real SMTP server (aiosmtpd) takes the mail, with authentication offered so
-that Alertmanager's credentials can be checked.
+One HTTP server takes the place of opsdeck's API hook (``/hooks/alertmanager``), PagerDuty's
+Events API v2, Slack's incoming webhook and the dead man's switch's heartbeat URL, answering
+each as the real service does, or with a 500 for a path told to refuse (a receiver that
+stopped working); a real SMTP server (aiosmtpd) takes the mail, with authentication offered
+so that Alertmanager's credentials can be checked.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from tests.local_http import InThread, send_answer
 API_HOOK = "/hooks/alertmanager"
 PAGERDUTY = "/v2/enqueue"
 SLACK = "/slack/services/T0PSDECK/B0PSDECK/local"
+HEARTBEAT = "/ping/0psdeck-dead-mans-switch"  # a healthchecks.io-style ping URL's path
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class HttpRequest:
     headers: dict[str, str]  # lower-case names
     body: Any  # the JSON document
     at: float  # time.time() when it arrived
+    refused: bool = False  # answered 500: not delivered
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -45,9 +49,13 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             body = raw.decode("utf-8", "replace")
         headers = {k.lower(): v for k, v in self.headers.items()}
-        self.server.record(HttpRequest(self.path, headers, body, time.time()))
+        refused = self.server.refuses(self.path)
+        self.server.record(HttpRequest(self.path, headers, body, time.time(), refused))
+        if refused:
+            send_answer(self, 500, b"refused", {"Content-Type": "text/plain"})
+            return
         status, reply = self._reply(body)
-        kind = "application/json" if reply != "ok" else "text/plain"
+        kind = "text/plain" if reply in ("ok", "OK") else "application/json"
         send_answer(self, status, reply.encode(), {"Content-Type": kind})
 
     def _reply(self, body: Any) -> tuple[int, str]:
@@ -59,6 +67,8 @@ class _Handler(BaseHTTPRequestHandler):
             return 200, "ok"
         if self.path == API_HOOK:
             return 200, "{}"
+        if self.path == HEARTBEAT:  # what hc-ping.com answers
+            return 200, "OK"
         return 404, json.dumps({"error": f"no route {self.path}"})
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -72,10 +82,15 @@ class _Server(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", port), _Handler)
         self.lock = threading.Lock()
         self.requests: list[HttpRequest] = []
+        self.refused: set[str] = set()
 
     def record(self, request: HttpRequest) -> None:
         with self.lock:
             self.requests.append(request)
+
+    def refuses(self, path: str) -> bool:
+        with self.lock:
+            return path in self.refused
 
 
 class HttpSink(InThread):
@@ -92,6 +107,15 @@ class HttpSink(InThread):
     def received(self, path: str | None = None) -> list[HttpRequest]:
         with self._server.lock:
             return [r for r in self._server.requests if path is None or r.path == path]
+
+    def refuse(self, path: str, refused: bool = True) -> None:
+        """Answer every request to ``path`` with a 500 (recorded all the same), or again as
+        the real service does."""
+        with self._server.lock:
+            if refused:
+                self._server.refused.add(path)
+            else:
+                self._server.refused.discard(path)
 
 
 class _Smtp(SMTP):

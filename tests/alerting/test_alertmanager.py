@@ -1,5 +1,6 @@
 """Alertmanager's config: amtool accepts it, every alert routes to the receivers seed 001
-names, and inhibitions follow the alert definitions."""
+names, the Watchdog to the dead man's switch alone, and inhibitions follow the alert
+definitions."""
 
 from __future__ import annotations
 
@@ -12,7 +13,14 @@ import pytest
 import yaml
 
 from alert_rules.alerts import all_alerts
-from alert_rules.localize import ALERTMANAGER_CONFIG, LocalAlerting, alertmanager_config
+from alert_rules.localize import (
+    ALERTMANAGER_CONFIG,
+    DEADMANSSWITCH,
+    HEARTBEAT,
+    LocalAlerting,
+    alertmanager_config,
+)
+from alert_rules.opsdeck_alerts import WATCHDOG
 from api.app import route_specs
 from core.settings import Settings
 from tests.alerting.deliveries import RECEIVER
@@ -23,6 +31,8 @@ BY_TEAM = {"finance": ["finance-email"], "support": ["cs-lead-email"]}
 
 def expected_receivers(name: str) -> list[str]:
     alert = ALERTS[name]
+    if name == WATCHDOG:
+        return [DEADMANSSWITCH]
     return [*BY_TEAM.get(alert.team, []), RECEIVER[alert.severity]]
 
 
@@ -89,10 +99,55 @@ def test_critical_and_high_page_and_every_alert_reaches_the_api() -> None:
 def test_every_webhook_is_a_route_the_api_serves() -> None:
     config = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
     served = {spec.path for spec in route_specs() if "POST" in spec.methods}
-    urls = [w["url"] for r in config["receivers"] for w in r.get("webhook_configs", [])]
+    urls = [
+        w["url"]
+        for r in config["receivers"]
+        if r["name"] != DEADMANSSWITCH
+        for w in r.get("webhook_configs", [])
+    ]
     assert urls
     for url in urls:
         assert urlsplit(url).path in served, f"{url}: no such API route"
+
+
+def _routes_test(*labels: str) -> str:
+    result = amtool("config", "routes", "test", f"--config.file={ALERTMANAGER_CONFIG}", *labels)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout.strip()
+
+
+def test_the_watchdog_reaches_the_dead_mans_switch_and_nothing_else() -> None:
+    """Every minute, straight away, whatever labels it carries; and the switch hears
+    nothing but the Watchdog."""
+    config = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
+    first = config["route"]["routes"][0]
+    assert first["receiver"] == DEADMANSSWITCH
+    assert first["matchers"] == [f'alertname="{WATCHDOG}"']
+    assert not first.get("continue", False)
+    assert (first["group_wait"], first["group_interval"], first["repeat_interval"]) == (
+        "0s",
+        "1m",
+        "1m",
+    )
+    (switch,) = [r for r in config["receivers"] if r["name"] == DEADMANSSWITCH]
+    assert set(switch) == {"name", "webhook_configs"}
+    assert switch["webhook_configs"] == [{"url": HEARTBEAT, "send_resolved": False}]
+    routed = [r for r in config["route"]["routes"] if r["receiver"] == DEADMANSSWITCH]
+    assert routed == [first]
+    for team in ("opsdeck", "finance", "support"):
+        for severity in ("none", "critical", "medium"):
+            labels = (f"alertname={WATCHDOG}", f"severity={severity}", f"team={team}")
+            assert _routes_test(*labels) == DEADMANSSWITCH
+    assert ALERTS[WATCHDOG].severity == "none"
+    assert ALERTS[WATCHDOG].actions == ()  # muting it would set the switch off
+
+
+def test_self_watch_alerts_route_as_their_severity_says() -> None:
+    mine = [a for a in ALERTS.values() if a.team == "opsdeck" and a.name != WATCHDOG]
+    assert {a.severity for a in mine} == {"high", "medium"}
+    for alert in mine:
+        labels = (f"alertname={alert.name}", f"severity={alert.severity}", "team=opsdeck")
+        assert _routes_test(*labels) == RECEIVER[alert.severity], alert.name
 
 
 def test_inhibitions_follow_the_alert_definitions() -> None:

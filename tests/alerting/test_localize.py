@@ -1,15 +1,29 @@
-"""The one rewrite of the repository's Prometheus config for localhost, shared by
-``opsdeck demo`` and the end-to-end tests: every job the file scrapes gets its local
-process, nothing is left pointing at a docker-compose host name."""
+"""The one rewrite of the repository's configs for localhost, shared by ``opsdeck demo`` and
+the end-to-end tests: every job the Prometheus config scrapes gets its local process,
+nothing is left pointing at a docker-compose host name, and Alertmanager's dead man's
+switch gets its heartbeat URL or, without one, no integration."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
-from alert_rules.localize import PROMETHEUS_CONFIG, RULES_GLOB, host_port, prometheus_config
+from alert_rules.localize import (
+    ALERTMANAGER_CONFIG,
+    DEADMANSSWITCH,
+    HEARTBEAT,
+    PROMETHEUS_CONFIG,
+    RULES_GLOB,
+    LocalAlerting,
+    alertmanager_config,
+    host_port,
+    prometheus_config,
+)
 from core.settings import Settings
 from opsdeck.demo import Demo, DemoPlan
 
@@ -62,3 +76,41 @@ def test_the_demo_scrapes_every_job_on_localhost(tmp_path: Path) -> None:
 
 def test_host_port() -> None:
     assert host_port("http://127.0.0.1:9464/metrics") == "127.0.0.1:9464"
+
+
+def _receivers(text: str) -> dict[str, dict[str, Any]]:
+    return {r["name"]: r for r in yaml.safe_load(text)["receivers"]}
+
+
+def test_the_heartbeat_url_is_written_into_the_alertmanager_config(tmp_path: Path) -> None:
+    url = "https://hc-ping.com/0e0f5c3a-local?rid=1&x=2"
+    local = LocalAlerting("http://127.0.0.1:1", tmp_path / "s", heartbeat_url=url)
+    text = alertmanager_config(local)
+    assert HEARTBEAT not in text
+    (hook,) = _receivers(text)[DEADMANSSWITCH]["webhook_configs"]
+    assert hook == {"url": url, "send_resolved": False}
+    assert not (tmp_path / "s" / DEADMANSSWITCH).exists()  # Alertmanager reads no such file
+    _amtool_accepts(tmp_path, text)
+
+
+def test_without_a_heartbeat_url_the_watchdog_goes_nowhere(tmp_path: Path) -> None:
+    """Routed as in production, to a receiver without an integration: no request that
+    could fail (and raise AlertmanagerFailedToSendAlerts) where no switch exists."""
+    text = alertmanager_config(LocalAlerting("http://127.0.0.1:1", tmp_path / "s"))
+    assert HEARTBEAT not in text
+    assert _receivers(text)[DEADMANSSWITCH] == {"name": DEADMANSSWITCH}
+    production = yaml.safe_load(ALERTMANAGER_CONFIG.read_text(encoding="utf-8"))
+    assert yaml.safe_load(text)["route"] == production["route"]
+    assert set(_receivers(text)) == {r["name"] for r in production["receivers"]}
+    _amtool_accepts(tmp_path, text)
+
+
+def _amtool_accepts(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "alertmanager.yml"
+    path.write_text(text, encoding="utf-8")
+    binary = shutil.which("amtool")
+    assert binary, "amtool is not installed (make test installs it: scripts/system-deps.sh)"
+    result = subprocess.run(
+        [binary, "check-config", str(path)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -72,7 +72,9 @@ def test_prometheus_config_differs_only_in_intervals(tmp_path: Path) -> None:
 
 
 def test_alertmanager_config_differs_only_in_group_timings(tmp_path: Path) -> None:
-    local = LocalAlerting("http://127.0.0.1:1", tmp_path / "secrets")
+    local = LocalAlerting(
+        "http://127.0.0.1:1", tmp_path / "secrets", heartbeat_url="http://127.0.0.1:2/ping"
+    )
     localized = yaml.safe_load(alertmanager_config(local))
     test = yaml.safe_load(alertmanager_config_for_test(local))
     assert _without_timings(test) == _without_timings(localized)

@@ -38,6 +38,7 @@ EXAMPLE_ENV = {
     "PAGERDUTY_ROUTING_KEY": "example-routing-key",
     "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T000/B000/XXXX",
     "SMTP_PASSWORD": "example-smtp-password",
+    "DEADMANSSWITCH_URL": "https://hc-ping.com/0e0f5c3a-example",
     "API_PUBLIC_URL": "https://ops.example.com",
     "GRAFANA_PUBLIC_URL": "https://grafana.example.com",
 }
