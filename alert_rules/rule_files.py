@@ -127,7 +127,10 @@ def rule_files(settings: Settings) -> dict[Path, dict[str, Any]]:
         ALERTS_FILE: {
             "groups": [
                 group("opsdeck-seed-001", [a for a in alerts if a.seed]),
-                group("opsdeck-self", [a for a in alerts if not a.seed]),
+                group(
+                    "opsdeck-business", [a for a in alerts if not a.seed and a.team != "opsdeck"]
+                ),
+                group("opsdeck-self", [a for a in alerts if a.team == "opsdeck"]),
             ]
         },
     }

@@ -11,22 +11,25 @@ from core import recording_rules as rec
 from core.settings import Thresholds
 from dashboards import command_center
 
-BOOKING_API_UP = 'opsdeck_service_up{service="booking_api"}'
-# Seconds since the booking API's latest check, whatever its result: the alert's value.
-CHECK_AGE = '(time() - opsdeck_service_last_check_timestamp_seconds{service="booking_api"})'
+
+def service_down(service: str) -> str:
+    """The exporter reads a service down when its latest check failed *or* is older than
+    the staleness threshold (a checker that died with the service's host writes nothing).
+    The value is the latest check's age, so the description can say which."""
+    age = f'(time() - opsdeck_service_last_check_timestamp_seconds{{service="{service}"}})'
+    return f'{age} and opsdeck_service_up{{service="{service}"}} == 0'
 
 
-def _booking_api_down(t: Thresholds) -> str:
-    """The exporter reads the API down when its latest check failed *or* is older than the
-    staleness threshold (a checker that died with the API's host writes nothing). The
-    value is the latest check's age, so the description can say which: a float literal,
+def service_down_description(t: Thresholds, name: str, down_seconds: float) -> str:
+    """The description of :func:`service_down` for the service called ``name`` ("the booking
+    API"): "Down" or "Silent" by the latest check's age, compared with a float literal
     because Go templates compare a float ``$value`` only with a float."""
     stale = float(t.service_check_stale_seconds)
     return (
-        f"{{{{ if ge $value {stale!r} }}}}Silent: no health check of the booking API has "
+        f"{{{{ if ge $value {stale!r} }}}}Silent: no health check of {name} has "
         f"arrived for {{value}} (checks older than {stale:g} s are stale); the checker, or "
-        "the host it runs on, is down.{{ else }}Down: the booking API's latest health check "
-        f"failed, and its checks have failed for more than {t.booking_api_down_seconds:g} s."
+        f"the host it runs on, is down.{{{{ else }}}}Down: {name}'s latest health check "
+        f"failed, and its checks have failed for more than {down_seconds:g} s."
         "{{ end }}"
     )
 
@@ -90,8 +93,10 @@ def seed_alerts(t: Thresholds) -> list[Alert]:
             "high",
             "finance",
             f"Payment reconciliation drift above {pct(t.reconciliation_drift)} over 24 h",
-            "PSP-reported amounts differ from our ledger by {value} of the last 24 h's volume "
-            f"(threshold {pct(t.reconciliation_drift)}).",
+            "PSP-reported amounts of settled charges differ from our ledger by {value} of the "
+            "last 24 h's volume (a charge the PSP has not reported counts from "
+            f"{t.reconciliation_grace_seconds:g} s after it was made; threshold "
+            f"{pct(t.reconciliation_drift)}).",
             PERCENT,
             "Compare the PSP feed with the ledger, reprocess missing webhooks, open a finance "
             "ticket.",
@@ -109,8 +114,10 @@ def seed_alerts(t: Thresholds) -> list[Alert]:
             "finance",
             "Payment reconciliation drift above "
             f"{pct(t.reconciliation_drift_suspend_payouts)}: suspend payouts",
-            "PSP-reported amounts differ from our ledger by {value} of the last 24 h's volume, "
-            f"above {pct(t.reconciliation_drift_suspend_payouts)}.",
+            "PSP-reported amounts of settled charges differ from our ledger by {value} of the "
+            "last 24 h's volume, above "
+            f"{pct(t.reconciliation_drift_suspend_payouts)} (a charge the PSP has not reported "
+            f"counts from {t.reconciliation_grace_seconds:g} s after it was made).",
             PERCENT,
             "Suspend payouts until the ledger and the PSP agree; open a finance ticket.",
             cc,
@@ -138,7 +145,7 @@ def seed_alerts(t: Thresholds) -> list[Alert]:
             PERCENT,
             "Tell finance; look for a fraud pattern (card country, BIN, fraud score).",
             cc,
-            "Booked Revenue (24h)",
+            "Chargeback Rate",
             ("acknowledge", "create-incident", "mute-1h", "open-finance-ticket"),
             injection="chargeback-spike",
         ),
@@ -155,18 +162,18 @@ def seed_alerts(t: Thresholds) -> list[Alert]:
             COUNT,
             "Process the dead-letter queue; find what stopped the booking worker.",
             cc,
-            "Bookings Timeline",
+            "Stuck Bookings",
             ("acknowledge", "create-incident", "mute-1h", "reprocess-dead-letters"),
             injection="stuck-bookings",
         ),
         Alert(
             "BookingApiDown",
-            f"{CHECK_AGE} and {BOOKING_API_UP} == 0",
+            service_down("booking_api"),
             f"{t.booking_api_down_seconds / 60:g}m",
             "critical",
             "platform",
             "Booking API down",
-            _booking_api_down(t),
+            service_down_description(t, "the booking API", t.booking_api_down_seconds),
             DURATION,
             "Page on-call, update the public status page, turn maintenance mode on.",
             cc,

@@ -50,6 +50,60 @@ class Case:
 
 BOOKING_API_UP = 'opsdeck_service_up{service="booking_api"}'
 BOOKING_API_LAST_CHECK = 'opsdeck_service_last_check_timestamp_seconds{service="booking_api"}'
+FAILED_LIVE = (
+    'opsdeck_payment_attempts_total{outcome="failed",failure_code="card_declined",livemode="true"}'
+)
+
+
+def _service_checks(service: str, up: str, last_check: str) -> dict[str, str]:
+    return {
+        f'opsdeck_service_up{{service="{service}"}}': up,
+        f'opsdeck_service_last_check_timestamp_seconds{{service="{service}"}}': last_check,
+    }
+
+
+def _psps(**per_psp: tuple[str, str]) -> dict[str, str]:
+    """PSP → (succeeded, failed) live attempt series."""
+    series = 'opsdeck_psp_payment_attempts_total{{psp="{}",outcome="{}",livemode="true"}}'
+    return {
+        series.format(psp, outcome): values
+        for psp, both in per_psp.items()
+        for outcome, values in zip(("succeeded", "failed"), both, strict=True)
+    }
+
+
+def _payments(failed: str, succeeded: str) -> dict[str, str]:
+    return {FAILED_LIVE: failed, SUCCEEDED_LIVE: succeeded}
+
+
+AM = 'integration="webhook",instance="alertmanager:9093",job="alertmanager"'
+AM_LABELS = {"integration": "webhook", "instance": "alertmanager:9093", "job": "alertmanager"}
+
+
+def discovered(job: str) -> str:
+    """Prometheus's own discovery gauge for ``job``, as its self-scrape labels it."""
+    labels = 'instance="prometheus:9090",job="prometheus",name="scrape"'
+    return f'prometheus_sd_discovered_targets{{config="{job}",{labels}}}'
+
+
+def absent_cases(job: str, instance: str) -> dict[str, Case]:
+    """An absent-job alert stays quiet while the job is scraped (even when down) and where
+    the deployment does not configure the job at all."""
+    up = f'up{{job="{job}",instance="{instance}"}}'
+    return {
+        "scraped": Case({discovered(job): "1x90", up: "1x90"}, "1", fires=False),
+        "scraped, down": Case({discovered(job): "1x90", up: "0x90"}, "1", fires=False),
+        "not configured": Case({discovered("prometheus"): "1x90"}, "1", fires=False),
+    }
+
+
+def up_case(job: str, instance: str) -> dict[str, Case]:
+    return {"up": Case({f'up{{job="{job}",instance="{instance}"}}': "1x90"}, "1", fires=False)}
+
+
+def leader_cases(metric: str) -> dict[str, Case]:
+    one = {f'{metric}{{instance="a:1"}}': "1x90", f'{metric}{{instance="b:1"}}': "0x90"}
+    return {"one leads": Case(one, "1", fires=False)}
 
 
 CASES: dict[str, Case] = {
@@ -107,6 +161,37 @@ CASES: dict[str, Case] = {
         onset=1,
         recorded=True,
     ),
+    # An hour at 10 % failures, then 30 %: the 5-minute ratio passes 20 % three minutes
+    # into the step (at 22 %), far above the hour before (band 10 % + 3 x 2 %), and is 30 %
+    # by the time the alert fires, whichever rule group runs first.
+    "PaymentFailureRateSpike": Case(
+        _payments("0+10x70 730+30x40", "0+90x70 6370+70x40"),
+        "30%",
+        onset=73,
+        recorded=True,
+    ),
+    # Stripe captures one attempt in ten; Paystack, beside it, is fine.
+    "PspOutage": Case(
+        _psps(stripe=("0+10x90", "0+90x90"), paystack=("0+10x90", "0x90")),
+        "10%",
+        onset=1,
+        recorded=True,
+        extra_labels={"psp": "stripe"},
+    ),
+    "PaymentWebhookHandlerDown": Case(
+        _service_checks("payment_webhook_handler", "0x90", "0+60x90"),
+        "0s",
+        extra_labels={"service": "payment_webhook_handler"},
+        description="Down: the payment webhook handler's latest health check failed, and its "
+        "checks have failed for more than 300 s.",
+    ),
+    "CalendarSyncDown": Case(
+        _service_checks("calendar_sync", "0x90", "0+60x90"),
+        "0s",
+        extra_labels={"service": "calendar_sync"},
+        description="Down: calendar sync's latest health check failed, and its checks have "
+        "failed for more than 300 s.",
+    ),
     "OpsdeckExporterDown": Case(
         {'up{job="opsdeck-exporter",instance="exporter:9464"}': "0x90"},
         "0",
@@ -135,6 +220,46 @@ CASES: dict[str, Case] = {
         "10%",
         onset=1,
     ),
+    # Discovery finds no exporter; the rule reads discovery as of a minute before.
+    "OpsdeckExporterAbsent": Case(
+        {discovered("opsdeck-exporter"): "0x90"},
+        "1",
+        onset=1,
+        extra_labels={"job": "opsdeck-exporter"},
+    ),
+    "OpsdeckExporterNoLeader": Case(
+        {
+            'opsdeck_exporter_leader{instance="a:1"}': "0x90",
+            'opsdeck_exporter_leader{instance="b:1"}': "0x90",
+        },
+        "0",
+    ),
+    "OpsdeckWorkerDown": Case(
+        {'up{job="opsdeck-worker",instance="worker:9465"}': "0x90"},
+        "0",
+        extra_labels={"job": "opsdeck-worker", "instance": "worker:9465"},
+    ),
+    # Discovery finds the worker but relabelling drops it: no up series at all.
+    "OpsdeckWorkerAbsent": Case(
+        {discovered("opsdeck-worker"): "1x90"},
+        "1",
+        onset=1,
+        extra_labels={"job": "opsdeck-worker"},
+    ),
+    "OpsdeckWorkerNoLeader": Case({'opsdeck_webhook_worker_leader{instance="a:1"}': "0x90"}, "0"),
+    "OpsdeckApiAbsent": Case(
+        {discovered("opsdeck-api"): "0x90"}, "1", onset=1, extra_labels={"job": "opsdeck-api"}
+    ),
+    "AlertmanagerFailedToSendAlerts": Case(
+        {
+            f"alertmanager_notifications_failed_total{{{AM}}}": "0+1x90",
+            f"alertmanager_notifications_total{{{AM}}}": "0+10x90",
+        },
+        "10%",
+        onset=1,
+        extra_labels=AM_LABELS,
+    ),
+    "Watchdog": Case({}, "1"),
 }
 
 
@@ -156,6 +281,80 @@ MORE_CASES: dict[str, dict[str, Case]] = {
         "checks ok": Case(
             {BOOKING_API_UP: "1x90", BOOKING_API_LAST_CHECK: "0+60x90"},
             "0s",
+            fires=False,
+        ),
+    },
+    "PaymentFailureRateSpike": {
+        # 30 % of attempts fail, hour after hour: high, but it is the baseline, not a spike.
+        "steady high ratio": Case(_payments("0+30x90", "0+70x90"), "30%", fires=False),
+        # 2 % to 15 % at minute 80: still above the band at minute 90, but under the floor.
+        "under the floor": Case(
+            _payments("0+2x80 175+15x29", "0+98x80 7925+85x29"), "15%", fires=False
+        ),
+    },
+    "PspOutage": {
+        "no attempts": Case(
+            _psps(stripe=("0+10x90", "0x90"), paystack=("5x90", "3x90")),
+            "0%",
+            fires=False,
+        ),
+        # Paystack's one attempt in two minutes fails: a ratio of 0, but too few to judge.
+        "a trickle": Case(
+            _psps(stripe=("0+10x90", "0x90"), paystack=("0x90", "0+0.5x90")),
+            "0%",
+            fires=False,
+        ),
+    },
+    "PaymentWebhookHandlerDown": {
+        # The last check (minute 2) passed, then none came: down (silent) from minute 4.
+        "silent": Case(
+            _service_checks("payment_webhook_handler", "1x3 0x87", "0+60x2 120x88"),
+            "7m 0s",
+            onset=4,
+            extra_labels={"service": "payment_webhook_handler"},
+            description="Silent: no health check of the payment webhook handler has arrived "
+            "for 7m 0s (checks older than 90 s are stale); the checker, or the host it runs "
+            "on, is down.",
+        ),
+    },
+    "OpsdeckExporterDown": up_case("opsdeck-exporter", "exporter:9464"),
+    "OpsdeckExporterAbsent": absent_cases("opsdeck-exporter", "exporter:9464"),
+    "OpsdeckExporterNoLeader": leader_cases("opsdeck_exporter_leader"),
+    "OpsdeckCollectorLagging": {
+        "caught up": Case(
+            {'opsdeck_collector_lag_seconds{collector="payments"}': "60x90"}, "1m 0s", fires=False
+        )
+    },
+    "OpsdeckWorkerDown": up_case("opsdeck-worker", "worker:9465"),
+    "OpsdeckWorkerAbsent": absent_cases("opsdeck-worker", "worker:9465"),
+    "OpsdeckWorkerNoLeader": leader_cases("opsdeck_webhook_worker_leader"),
+    "OpsdeckApiDown": up_case("opsdeck-api", "api:8000"),
+    "OpsdeckApiAbsent": absent_cases("opsdeck-api", "api:8000"),
+    "AlertmanagerFailedToSendAlerts": {
+        # Alertmanager 0.26 labels failures with a reason: still one rule, one alert.
+        "with reason": Case(
+            {
+                f'alertmanager_notifications_failed_total{{{AM},reason="serverError"}}': "0+1x90",
+                f"alertmanager_notifications_total{{{AM}}}": "0+10x90",
+            },
+            "10%",
+            onset=1,
+            extra_labels={**AM_LABELS, "reason": "serverError"},
+        ),
+        "under 1 %": Case(
+            {
+                f"alertmanager_notifications_failed_total{{{AM}}}": "0+1x90",
+                f"alertmanager_notifications_total{{{AM}}}": "0+200x90",
+            },
+            "0.5%",
+            fires=False,
+        ),
+        "nothing sent": Case(
+            {
+                f"alertmanager_notifications_failed_total{{{AM}}}": "0x90",
+                f"alertmanager_notifications_total{{{AM}}}": "0x90",
+            },
+            "0%",
             fires=False,
         ),
     },

@@ -10,6 +10,7 @@ from typing import Any
 
 import psycopg
 
+from core.psp_webhooks import PROVIDERS
 from core.settings import Settings
 
 Series = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -40,6 +41,7 @@ def _buckets(expression: str, bounds: tuple[float, ...], metric: str) -> str:
 def queries(settings: Settings) -> list[PlainQuery]:
     ex = settings.exporter
     stale = settings.thresholds.service_check_stale_seconds
+    grace = settings.thresholds.reconciliation_grace_seconds
     currency = _in("currency", ex.currencies)
     mode = "livemode::text"
     api_bounds_ms = tuple(b * 1000 for b in ex.api_duration_buckets_seconds)
@@ -102,6 +104,19 @@ FROM platform.transactions WHERE status = 'failed' GROUP BY 1, 2, 3""",
             (("attempts_failed", ""), ("volume_failed", "")),
         ),
         PlainQuery(
+            "psp_attempts",
+            f"""
+SELECT {_in("psp", PROVIDERS)} AS psp, outcome, {mode} AS livemode,
+       count(*) AS opsdeck_psp_payment_attempts_total
+FROM (SELECT psp, 'succeeded' AS outcome, livemode FROM platform.transactions
+      WHERE captured_at IS NOT NULL
+      UNION ALL
+      SELECT psp, 'failed', livemode FROM platform.transactions WHERE status = 'failed') a
+GROUP BY 1, 2, 3""",
+            ("psp", "outcome", "livemode"),
+            (("opsdeck_psp_payment_attempts_total", "payment attempts by PSP"),),
+        ),
+        PlainQuery(
             "retries",
             f"""
 SELECT {mode} AS livemode, count(*) AS opsdeck_payment_retries_total
@@ -128,14 +143,16 @@ FROM platform.chargebacks c JOIN platform.transactions t ON t.id = c.transaction
         ),
         PlainQuery(
             "reconciliation",
-            """
+            # Seed 001's query, less the transactions whose PSP report is not due yet.
+            f"""
 SELECT '24h' AS window,
        coalesce(SUM(abs(t.amount_cents - COALESCE(p.amount_cents, 0)))::float / nullif(SUM(t.amount_cents), 0), 0)
            AS opsdeck_payment_reconciliation_drift_ratio,
        count(*) FILTER (WHERE p.amount_cents IS DISTINCT FROM t.amount_cents)
            AS opsdeck_payment_reconciliation_mismatches
 FROM platform.transactions t LEFT JOIN platform.psp_transactions p ON t.psp_id = p.psp_id
-WHERE t.created_at >= now() - interval '24 hours'""",
+WHERE t.created_at >= now() - interval '24 hours'
+  AND NOT (p.psp_id IS NULL AND t.created_at >= now() - {grace!r} * interval '1 second')""",
             ("window",),
             (
                 ("opsdeck_payment_reconciliation_drift_ratio", "drift"),

@@ -1,9 +1,16 @@
-"""Recording rules: the expensive windows (24 h, 30 d) and the bookings anomaly band.
+"""Recording rules: the expensive windows (24 h, 30 d) and the anomaly bands.
 
 Alerts and dashboards read these names instead of recomputing a 24-hour or 30-day
 ``increase`` on every evaluation and every panel refresh. The long windows run in their
 own group every minute; nothing in them changes faster than that matters. Their floors
-and the anomaly band's width are thresholds (``core.settings.Thresholds``).
+and the anomaly bands' widths are thresholds (``core.settings.Thresholds``).
+
+The payment failure band is the hour that ended :data:`FAILURE_BASELINE_OFFSET` ago: a
+spike is compared with the traffic it broke away from, not with itself. Against a window
+that holds it, a step can never stand three standard deviations above the mean once it
+fills a tenth of the window, so on a young Prometheus (minutes of history) it would never
+show. Two minutes is about how long a step takes to carry the 5-minute ratio past the
+band, and short enough that a Prometheus two minutes old already has a baseline.
 """
 
 from __future__ import annotations
@@ -24,6 +31,14 @@ BOOKINGS_UPPER = "opsdeck:bookings_confirmed:per_minute:upper_band1h"
 BOOKINGS_LOWER = "opsdeck:bookings_confirmed:per_minute:lower_band1h"
 API_5XX_RATIO = "opsdeck:api_requests:ratio_5xx_rate5m"
 
+PAYMENT_FAILURE_RATIO = "opsdeck:payment_attempts_live:ratio_failed_rate5m"
+PAYMENT_FAILURE_BASELINE = "opsdeck:payment_attempts_live:ratio_failed_rate5m:avg1h"
+PAYMENT_FAILURE_STDDEV = "opsdeck:payment_attempts_live:ratio_failed_rate5m:stddev1h"
+PAYMENT_FAILURE_UPPER = "opsdeck:payment_attempts_live:ratio_failed_rate5m:upper_band1h"
+FAILURE_BASELINE_OFFSET = "2m"
+PSP_SUCCESS_RATIO = "opsdeck:psp_payment_attempts_live:ratio_succeeded_rate5m"
+PSP_ATTEMPTS_PER_MINUTE = "opsdeck:psp_payment_attempts_live:per_minute_rate5m"
+
 BOOKINGS_24H = "opsdeck:bookings_confirmed:increase24h"
 CONFLICTS_24H = "opsdeck:booking_conflicts:increase24h"
 CONFLICT_RATE_24H = "opsdeck:booking_conflict_rate:ratio24h"
@@ -41,7 +56,7 @@ class Recording:
 
 
 def fast(t: Thresholds) -> tuple[Recording, ...]:
-    """Every evaluation: the bookings anomaly band and the API's 5xx ratio."""
+    """Every evaluation: the anomaly bands, the API's 5xx ratio, the PSPs' success."""
     z, floor = _number(t.bookings_anomaly_z), _number(t.bookings_anomaly_min_stddev)
     return (
         Recording(BOOKINGS_PER_MINUTE, "sum(rate(opsdeck_bookings_confirmed_total[2m])) * 60"),
@@ -59,6 +74,41 @@ def fast(t: Thresholds) -> tuple[Recording, ...]:
             '(sum(rate(opsdeck_api_requests_total{status_class="5xx"}[5m])) or vector(0))'
             " / sum(rate(opsdeck_api_requests_total[5m]))",
         ),
+        *payment_failures(t),
+        *psp_success(),
+    )
+
+
+def payment_failures(t: Thresholds) -> tuple[Recording, ...]:
+    """The 5-minute failure ratio of live payment attempts and its band: the mean of the
+    hour before the ratio's own window, plus z standard deviations (at least the floor)."""
+    z, floor = _number(t.payment_failure_anomaly_z), _number(t.payment_failure_min_stddev)
+    live = 'opsdeck_payment_attempts_total{livemode="true"'
+    past = f"{PAYMENT_FAILURE_RATIO}[1h] offset {FAILURE_BASELINE_OFFSET}"
+    return (
+        Recording(
+            PAYMENT_FAILURE_RATIO,
+            f'(sum(rate({live},outcome="failed"}}[5m])) or vector(0)) / sum(rate({live}}}[5m]))',
+        ),
+        Recording(PAYMENT_FAILURE_BASELINE, f"avg_over_time({past})"),
+        Recording(PAYMENT_FAILURE_STDDEV, f"stddev_over_time({past})"),
+        Recording(
+            PAYMENT_FAILURE_UPPER,
+            f"{PAYMENT_FAILURE_BASELINE} + {z} * clamp_min({PAYMENT_FAILURE_STDDEV}, {floor})",
+        ),
+    )
+
+
+def psp_success() -> tuple[Recording, ...]:
+    """Per PSP: the 5-minute share of live attempts that succeeded, and attempts a minute."""
+    live = 'opsdeck_psp_payment_attempts_total{livemode="true"'
+    return (
+        Recording(
+            PSP_SUCCESS_RATIO,
+            f'sum by (psp) (rate({live},outcome="succeeded"}}[5m]))'
+            f" / sum by (psp) (rate({live}}}[5m]))",
+        ),
+        Recording(PSP_ATTEMPTS_PER_MINUTE, f"sum by (psp) (rate({live}}}[5m])) * 60"),
     )
 
 

@@ -251,9 +251,10 @@ class Thresholds(Section):
     payment_failure_min_stddev: Ratio = 0.02
     payment_failure_min_ratio: Ratio = 0.2
     # A PSP is out when its 5-minute success ratio falls below this while it still gets
-    # at least the given attempts a minute (a quiet PSP is not an outage).
+    # at least the given attempts a minute: a quiet PSP is not an outage, and below 30
+    # attempts in 5 minutes a run of ordinary declines can halve the ratio by chance.
     psp_outage_success_ratio: Ratio = 0.5
-    psp_outage_min_attempts_per_minute: Annotated[float, Field(ge=0)] = 1.0
+    psp_outage_min_attempts_per_minute: Annotated[float, Field(ge=0)] = 6.0
     # The payment webhook handler and calendar sync: down (or silent) for this long.
     service_down_seconds: PositiveSeconds = 300.0
 

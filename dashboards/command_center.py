@@ -1,7 +1,9 @@
 """The Command Center: seed 001's single screen, row by row as its wireframe draws it.
 
 Row 1 holds the eight top-line tiles coloured by the alert thresholds in settings; row 2
-the live operational charts; row 3 the incident and activity tables from PostgreSQL.
+the live operational charts, then the business alerts' panels (stuck bookings, chargebacks,
+payment failures against their baseline, each PSP's success); row 3 the incident and
+activity tables from PostgreSQL.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from core import recording_rules as rec
+from core.psp_webhooks import PROVIDERS
 from core.settings import Thresholds
 from dashboards.links import action, alert_actions, drilldown
 from dashboards.panels import (
@@ -264,7 +267,86 @@ def _row2(t: Thresholds) -> list[Any]:
         size(webhooks, 6, 8),
         size(syncs, 12, 8),
         size(latency, 12, 8),
+        *_row2_business(t),
     ]
+
+
+def _row2_business(t: Thresholds) -> list[Any]:
+    """The panels the business alerts link to, one line under the operational charts."""
+    stuck = tile(
+        "Stuck Bookings",
+        f"Bookings still pending {t.unprocessed_after_seconds / 60:g} minutes after they were "
+        f"made; red above {t.unprocessed_bookings} (the processing queue is stuck).",
+        [query("sum(opsdeck_bookings_unprocessed)", "Stuck", instant=True)],
+        unit="none",
+        decimals=0,
+        thresholds=above(t.unprocessed_bookings),
+        links=[
+            drilldown("Pending bookings", "/bookings", status="pending"),
+            *alert_actions("UnprocessedBookingsHigh", ("reprocess-dead-letters",)),
+        ],
+    )
+    chargebacks = tile(
+        "Chargeback Rate",
+        "Chargebacks per captured live payment over 30 days; red above the "
+        f"{t.chargeback_rate:.1%} alert threshold.",
+        [query(rec.CHARGEBACK_RATE_30D, "Chargeback rate", instant=True)],
+        unit="percentunit",
+        decimals=2,
+        thresholds=above(t.chargeback_rate),
+        links=[
+            drilldown("Captured live payments", "/payments", status="captured", livemode="true"),
+            *alert_actions("ChargebackRateHigh", ("open-finance-ticket",)),
+        ],
+    )
+    return [
+        size(stuck, 3, 8),
+        size(chargebacks, 3, 8),
+        size(_payment_failures(t), 9, 8),
+        size(_psp_success(t), 9, 8),
+    ]
+
+
+def _payment_failures(t: Thresholds) -> Any:
+    dashed: dict[str, object] = {"mode": "dash", "fill": "dash", "dash": [10, 10]}
+    z = f"{t.payment_failure_anomaly_z:g}"
+    band = f"Upper band (+{z}σ)"
+    return chart(
+        "Payment Failure Ratio",
+        "Share of live payment attempts that failed over 5 minutes, against the mean of the "
+        f"hour before and a +{z}σ band; the line marks the "
+        f"{t.payment_failure_min_ratio:.0%} floor a spike must also pass.",
+        [
+            query(rec.PAYMENT_FAILURE_RATIO, "Failed", "A"),
+            query(rec.PAYMENT_FAILURE_BASELINE, "Baseline (1 h mean)", "B"),
+            query(rec.PAYMENT_FAILURE_UPPER, band, "C"),
+        ],
+        unit="percentunit",
+        thresholds=above(t.payment_failure_min_ratio),
+        overrides=[override(band, **{"custom.lineStyle": dashed})],
+        links=[
+            drilldown("Failed live payments", "/payments", status="failed", livemode="true"),
+            *alert_actions("PaymentFailureRateSpike", ("open-finance-ticket",)),
+        ],
+    )
+
+
+def _psp_success(t: Thresholds) -> Any:
+    return chart(
+        "PSP Success Ratio",
+        "Share of each PSP's live payment attempts that succeeded over 5 minutes; below the "
+        f"{t.psp_outage_success_ratio:.0%} line, with attempts still coming, the PSP is out.",
+        [query(rec.PSP_SUCCESS_RATIO, "{{psp}}")],
+        unit="percentunit",
+        thresholds=steps((None, RED), (t.psp_outage_success_ratio, GREEN)),
+        links=[
+            *(
+                drilldown(f"Failed {psp} payments", "/payments", psp=psp, status="failed")
+                for psp in PROVIDERS
+            ),
+            *alert_actions("PspOutage", ("notify-partners",)),
+        ],
+    )
 
 
 def _row3() -> list[Any]:

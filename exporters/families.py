@@ -80,6 +80,14 @@ def kpi_families(settings: ExporterSettings) -> dict[str, Family]:
             "livemode",
         ),
         _f(
+            "opsdeck_psp_payment_attempts_total",
+            "counter",
+            "Payment attempts that succeeded (captured) or failed, by the PSP that handled them.",
+            "psp",
+            "outcome",
+            "livemode",
+        ),
+        _f(
             "opsdeck_payment_volume_cents_total",
             "counter",
             "amount_cents of succeeded and failed payment attempts.",
@@ -118,13 +126,15 @@ def kpi_families(settings: ExporterSettings) -> dict[str, Family]:
             "opsdeck_payment_reconciliation_drift_ratio",
             "gauge",
             "Sum of |internal - PSP amount| over sum of internal amounts, transactions created "
-            "in the window (PSP 0 when missing).",
+            "in the window (PSP 0 when missing), leaving out those with no PSP report yet "
+            "younger than the reconciliation grace period (pending, not drift).",
             "window",
         ),
         _f(
             "opsdeck_payment_reconciliation_mismatches",
             "gauge",
-            "Transactions created in the window whose PSP amount differs or is missing.",
+            "Transactions created in the window whose PSP amount differs, or is missing past "
+            "the reconciliation grace period.",
             "window",
         ),
         _f(

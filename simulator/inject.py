@@ -1,11 +1,12 @@
-"""``opsdeck simulate --inject KIND``: the anomaly behind each seed-001 alert.
+"""``opsdeck simulate --inject KIND``: the anomaly behind each alert.
 
 Each injection writes exactly what its alert needs, sized from the current data and the
 thresholds in settings (twice the threshold, so the alert fires without waiting for luck).
 One-shot kinds write rows directly; stream kinds (``api-5xx-burst``, ``service-down``,
-``stuck-bookings``, ``checks-stop``) also leave a timed flag in ``ops.simulator_anomalies``
-that every running live stream (``opsdeck simulate --live``, ``opsdeck demo``) obeys until
-it expires (:data:`simulator.live_model.STREAM_FLAGS`).
+``webhook-handler-down``, ``calendar-sync-down``, ``stuck-bookings``, ``checks-stop``,
+``payment-failure-spike``, ``psp-outage``) also leave a timed flag in
+``ops.simulator_anomalies`` that every running live stream (``opsdeck simulate --live``,
+``opsdeck demo``) obeys until it expires (:data:`simulator.live_model.STREAM_FLAGS`).
 """
 
 from __future__ import annotations
@@ -167,6 +168,34 @@ def service_down(ctx: InjectionContext) -> str:
     return f"booking_api health checks fail for {ctx.minutes:g} min"
 
 
+def webhook_handler_down(ctx: InjectionContext) -> str:
+    _flag(ctx, "webhook-handler-down")
+    return f"payment_webhook_handler health checks fail for {ctx.minutes:g} min"
+
+
+def calendar_sync_down(ctx: InjectionContext) -> str:
+    _flag(ctx, "calendar-sync-down")
+    return f"calendar_sync health checks fail for {ctx.minutes:g} min"
+
+
+def payment_failure_spike(ctx: InjectionContext) -> str:
+    """First payment attempts fail far more often, with every code, at both PSPs."""
+    _flag(ctx, "payment-failure-spike")
+    return (
+        f"live streams fail {vocabulary.SPIKE_ATTEMPT_FAILURE_SHARE:.0%} of first payment "
+        f"attempts (the usual mix of codes, both PSPs) for {ctx.minutes:g} min"
+    )
+
+
+def psp_outage(ctx: InjectionContext) -> str:
+    """One PSP fails every attempt, as when it is down; the other keeps working."""
+    _flag(ctx, "psp-outage")
+    return (
+        f"every live stream attempt at {vocabulary.OUTAGE_PSP} fails with "
+        f"{vocabulary.OUTAGE_FAILURE_CODE} for {ctx.minutes:g} min"
+    )
+
+
 def checks_stop(ctx: InjectionContext) -> str:
     """The health checker dies, as it does with the booking API's host: no check row for
     any service, so the last checks age past the staleness threshold (failed or not)."""
@@ -187,6 +216,10 @@ INJECTIONS: dict[str, Injection] = {
     "slow-tickets": slow_tickets,
     "webhook-backlog": webhook_backlog,
     "checks-stop": checks_stop,
+    "webhook-handler-down": webhook_handler_down,
+    "calendar-sync-down": calendar_sync_down,
+    "payment-failure-spike": payment_failure_spike,
+    "psp-outage": psp_outage,
 }
 STREAM_KINDS = frozenset(STREAM_FLAGS)
 assert set(INJECTIONS) == set(vocabulary.INJECTION_KINDS)

@@ -54,14 +54,26 @@ class Attempt:
     fraud_score: int | None
 
 
+@dataclass(frozen=True)
+class PaymentTrouble:
+    """How injected anomalies change payment attempts at one moment."""
+
+    first_attempt_failure_share: float = vocabulary.ATTEMPT_FAILURE_SHARE
+    psp_down: str | None = None  # every attempt at this PSP fails
+
+
 @dataclass
 class Anomalies:
     """Injected trouble that changes the live stream until its deadline (monotonic time)."""
 
     api_5xx_until: float = 0.0
-    service_down_until: float = 0.0
+    service_down_until: float = 0.0  # the booking API's checks fail
+    webhook_handler_down_until: float = 0.0
+    calendar_sync_down_until: float = 0.0
     processing_stuck_until: float = 0.0
     checks_stopped_until: float = 0.0  # the health checker is dead: no check rows at all
+    payment_failures_until: float = 0.0
+    psp_outage_until: float = 0.0
     extra: dict[str, float] = field(default_factory=dict)
     refused: set[str] = field(default_factory=set)  # unknown kinds, already reported
 
@@ -77,13 +89,35 @@ class Anomalies:
         for kind, attribute in STREAM_FLAGS.items():
             setattr(self, attribute, now + float(active.get(kind, 0.0)))
 
+    def services_down(self, now: float) -> set[str]:
+        """The services whose health checks fail at ``now``."""
+        return {s for s, attribute in SERVICE_DOWN.items() if getattr(self, attribute) > now}
+
+    def payments(self, now: float) -> PaymentTrouble:
+        """What payment attempts suffer at ``now``."""
+        spike = self.payment_failures_until > now
+        return PaymentTrouble(
+            vocabulary.SPIKE_ATTEMPT_FAILURE_SHARE if spike else vocabulary.ATTEMPT_FAILURE_SHARE,
+            vocabulary.OUTAGE_PSP if self.psp_outage_until > now else None,
+        )
+
 
 # The injections a running live stream obeys, and the deadline each one sets.
 STREAM_FLAGS = {
     "api-5xx-burst": "api_5xx_until",
     "service-down": "service_down_until",
+    "webhook-handler-down": "webhook_handler_down_until",
+    "calendar-sync-down": "calendar_sync_down_until",
     "stuck-bookings": "processing_stuck_until",
     "checks-stop": "checks_stopped_until",
+    "payment-failure-spike": "payment_failures_until",
+    "psp-outage": "psp_outage_until",
+}
+# Each service and the deadline until which its health checks fail.
+SERVICE_DOWN = {
+    "booking_api": "service_down_until",
+    "payment_webhook_handler": "webhook_handler_down_until",
+    "calendar_sync": "calendar_sync_down_until",
 }
 
 
@@ -124,16 +158,21 @@ def standalone_intent(rng: random.Random, customers: int, test_share: float, ser
     )
 
 
-def attempt_outcome(rng: random.Random, intent: Intent, serial: str) -> Attempt:
-    """First attempts fail at the vocabulary's rate; retries recover at the retry rate."""
+def attempt_outcome(
+    rng: random.Random, intent: Intent, serial: str, trouble: PaymentTrouble = PaymentTrouble()
+) -> Attempt:
+    """First attempts fail at the vocabulary's rate (or an injected spike's); retries recover
+    at the retry rate; at a PSP that is out, every attempt fails with a processing error."""
     fail_share = (
-        vocabulary.ATTEMPT_FAILURE_SHARE
+        trouble.first_attempt_failure_share
         if intent.attempt == 1
         else 1 - vocabulary.RETRY_SUCCESS_SHARE
     )
-    failed = rng.random() < fail_share
-    code = str(weighted(rng, vocabulary.FAILURE_CODES)) if failed else None
     psp = vocabulary.PSP_BY_CURRENCY[intent.currency]
+    failed = rng.random() < fail_share or psp == trouble.psp_down
+    code = str(weighted(rng, vocabulary.FAILURE_CODES)) if failed else None
+    if psp == trouble.psp_down:
+        code = vocabulary.OUTAGE_FAILURE_CODE
     score = (
         None
         if rng.random() < 0.03

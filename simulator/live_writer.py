@@ -198,9 +198,9 @@ class Writer:
         checker_alive = self.sim.anomalies.checks_stopped_until <= mono
         if checker_alive and mono - self._last_checks >= vocabulary.SERVICE_CHECK_INTERVAL_SECONDS:
             self._last_checks = mono
-            down = self.sim.anomalies.service_down_until > mono
+            down = self.sim.anomalies.services_down(mono)
             for service in vocabulary.SERVICES:
-                ok = not (down and service == "booking_api")
+                ok = service not in down
                 latency = self.rng.lognormvariate(3.0, 0.4) * (1 if ok else 40)
                 batch.checks.append((service, ok, round(latency, 2)))
         stuck = self.sim.anomalies.processing_stuck_until > mono
@@ -246,8 +246,9 @@ class Writer:
         if not batch.intents:
             return
         ids = self._ids(cur, "transactions", len(batch.intents))
+        trouble = self.sim.anomalies.payments(time.monotonic())
         attempts = [
-            attempt_outcome(self.rng, intent, str(tid))
+            attempt_outcome(self.rng, intent, str(tid), trouble)
             for tid, intent in zip(ids, batch.intents, strict=True)
         ]
         rows = [

@@ -235,17 +235,21 @@ CALENDAR_ERRORS = (
 )
 
 SERVICES = ("booking_api", "payment_webhook_handler", "calendar_sync")
-# One anomaly per seed-001 alert (opsdeck simulate --inject KIND).
+# One anomaly per alert (opsdeck simulate --inject KIND).
 INJECTION_KINDS = (
     "api-5xx-burst",
+    "calendar-sync-down",
     "chargeback-spike",
     "checks-stop",
     "double-booking",
+    "payment-failure-spike",
     "psp-mismatch",
+    "psp-outage",
     "service-down",
     "slow-tickets",
     "stuck-bookings",
     "webhook-backlog",
+    "webhook-handler-down",
 )
 SERVICE_CHECK_INTERVAL_SECONDS = 15
 
@@ -276,6 +280,14 @@ REFUND_SHARE = 0.03
 PARTIAL_REFUND_SHARE = 0.01
 VOID_SHARE = 0.01
 CHARGEBACK_SHARE = 0.001  # of captured payments; the alert fires at 0.5 %
+# A payment failure spike: first attempts fail this often, with the usual mix of codes at
+# both PSPs. With retries about 40 % of attempts fail (twice the spike alert's 20 % floor),
+# while each PSP still captures about 60 %, above the PSP outage alert's 50 %.
+SPIKE_ATTEMPT_FAILURE_SHARE = 0.35
+# A PSP outage: every attempt at this PSP fails with this code (the NGN locations' PSP, so
+# the rest of the platform keeps taking payments).
+OUTAGE_PSP = "paystack"
+OUTAGE_FAILURE_CODE = "processing_error"
 
 BOOKING_CANCEL_SHARE = 0.08
 BOOKING_FAIL_SHARE = 0.04

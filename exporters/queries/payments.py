@@ -1,4 +1,5 @@
-"""Payments: attempts by outcome, volume, the event feed, refunds, chargebacks, retries."""
+"""Payments: attempts by outcome and PSP, volume, the event feed, refunds, chargebacks,
+retries."""
 
 from __future__ import annotations
 
@@ -11,19 +12,19 @@ SELECT least((SELECT min(created_at) FROM platform.transactions),
 """
 
 SUCCEEDED = f"""
-SELECT livemode, {bounded("currency", "currencies")}, count(*), coalesce(sum(amount_cents), 0),
-       count(*) FILTER (WHERE attempt > 1)
+SELECT livemode, {bounded("currency", "currencies")}, {bounded("psp", "psps")}, count(*),
+       coalesce(sum(amount_cents), 0), count(*) FILTER (WHERE attempt > 1)
 FROM platform.transactions
 WHERE captured_at >= %(since)s AND captured_at < %(until)s
-GROUP BY 1, 2
+GROUP BY 1, 2, 3
 """
 
 FAILED = f"""
 SELECT livemode, {bounded("failure_code", "failure_codes")}, {bounded("currency", "currencies")},
-       count(*), coalesce(sum(amount_cents), 0)
+       {bounded("psp", "psps")}, count(*), coalesce(sum(amount_cents), 0)
 FROM platform.transactions
 WHERE failed_at >= %(since)s AND failed_at < %(until)s AND status = 'failed'
-GROUP BY 1, 2, 3
+GROUP BY 1, 2, 3, 4
 """
 
 RETRIES = """

@@ -36,10 +36,10 @@ from alert_rules.rule_files import ALERTS_FILE, RECORDING_FILE
 from core.settings import SimulatorSettings
 from opsdeck.embedded import free_port
 from opsdeck.supervisor import Service, Supervisor, http_ready
-from tests.alerting.sinks import PAGERDUTY, SLACK, HttpSink, SmtpSink
+from tests.alerting.sinks import HEARTBEAT, PAGERDUTY, SLACK, HttpSink, SmtpSink
 from tests.conftest import REPO, create_database, drop_database, opsdeck_env, with_database
 from tests.exporters.harness import Exporter, Traffic, db_now
-from tests.webhooks.harness import endpoint, workers
+from tests.webhooks.harness import WorkerProcess, endpoint, workers
 from tests.webhooks.servers import partner
 
 # Scrape and rule evaluation interval of the test stacks; also each scrape's timeout, which
@@ -86,6 +86,7 @@ class Stack:
     started: float  # time.time() when Prometheus started scraping
     logs: Path
     replicas: list[Exporter] = field(default_factory=list)  # every exporter, scraped alike
+    worker: WorkerProcess | None = None  # the webhook worker, with ``gateway``
 
     def _get(self, url: str, **params: Any) -> Any:
         response = httpx.get(url, params=params, timeout=30)
@@ -188,6 +189,7 @@ def _start_alertmanager(
         pagerduty_url=http.url + PAGERDUTY,
         smtp=smtp.smarthost,
         secrets={**SECRETS, "slack_webhook_url": http.url + SLACK},
+        heartbeat_url=http.url + HEARTBEAT,
     )
     config = work / "alertmanager.yml"
     config.write_text(alertmanager_config_for_test(local), encoding="utf-8")
@@ -263,7 +265,7 @@ def _start_api(supervisor: Supervisor, work: Path, db_url: str, redis_url: str) 
     return f"127.0.0.1:{port}"
 
 
-def _start_gateway(cleanup: ExitStack, work: Path, db_url: str) -> str:
+def _start_gateway(cleanup: ExitStack, work: Path, db_url: str) -> WorkerProcess:
     """The webhook worker tailing the live traffic's booking confirmations to a partner
     that takes them all and one that refuses one in ten (retried, recovered)."""
     receiver = cleanup.enter_context(partner())
@@ -283,7 +285,7 @@ def _start_gateway(cleanup: ExitStack, work: Path, db_url: str) -> str:
         OPSDECK_WEBHOOKS__RETRY_SCHEDULE_SECONDS="[1, 60, 120]",
     )
     (worker,) = cleanup.enter_context(started)
-    return f"127.0.0.1:{worker.port}"
+    return worker
 
 
 def _leader_caught_up(replicas: list[Exporter], until: datetime) -> None:
@@ -354,8 +356,9 @@ def monitoring_stack(
         services = {"opsdeck-exporter": [f"127.0.0.1:{r.port}" for r in replicas]}
         if redis_url is not None:
             services["opsdeck-api"] = [_start_api(supervisor, work, url, redis_url)]
-        if gateway:
-            services["opsdeck-worker"] = [_start_gateway(cleanup, work, url)]
+        worker = _start_gateway(cleanup, work, url) if gateway else None
+        if worker is not None:
+            services["opsdeck-worker"] = [f"127.0.0.1:{worker.port}"]
         alertmanager = _start_alertmanager(supervisor, work, http, smtp, api_url)
         prometheus = _start_prometheus(supervisor, work, alertmanager, services)
         stack = Stack(
@@ -369,6 +372,7 @@ def monitoring_stack(
             time.time(),
             work,
             replicas,
+            worker,
         )
         stack.wait(
             "recorded 24 h windows in Prometheus",

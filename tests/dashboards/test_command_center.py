@@ -49,10 +49,18 @@ def test_wireframe_rows() -> None:
     assert [t for t, _, _ in _layout(row2)][3:] == [
         "Calendar Sync Failures",
         "API p95 Latency by Endpoint",
+        "Stuck Bookings",
+        "Chargeback Rate",
+        "Payment Failure Ratio",
+        "PSP Success Ratio",
     ]
     assert [(p["type"], p["gridPos"]["w"]) for p in row2[3:]] == [
         ("timeseries", 12),
         ("heatmap", 12),
+        ("stat", 3),
+        ("stat", 3),
+        ("timeseries", 9),
+        ("timeseries", 9),
     ]
     assert [(t, w) for t, w, _ in _layout(row3)] == [
         ("Active Incidents", 12),

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from core.psp_webhooks import PROVIDERS
 from core.settings import Settings
 from tests.conftest import create_database, drop_database, with_database
 from tests.exporters.harness import db_now, exporters
@@ -25,6 +26,7 @@ CONTRACT = {
     "opsdeck_booking_conflicts": ("counter", set()),
     "opsdeck_bookings_unprocessed": ("gauge", set()),
     "opsdeck_payment_attempts": ("counter", {"outcome", "failure_code", "livemode"}),
+    "opsdeck_psp_payment_attempts": ("counter", {"psp", "outcome", "livemode"}),
     "opsdeck_payment_volume_cents": ("counter", {"outcome", "currency", "livemode"}),
     "opsdeck_payment_events": ("counter", {"type", "livemode"}),
     "opsdeck_refunds_cents": ("counter", {"currency", "livemode"}),
@@ -98,6 +100,7 @@ def test_label_values_are_bounded(exposition: str) -> None:
         "method": {*settings.exporter.methods, "other"},
         "provider": {*settings.exporter.calendar_providers, "other"},
         "service": {*settings.exporter.services, "other"},
+        "psp": {*PROVIDERS, "other"},
     }
     for family in text_string_to_metric_families(exposition):
         for sample in family.samples:

@@ -9,6 +9,7 @@ from typing import Any
 
 import psycopg
 
+from core.psp_webhooks import PROVIDERS
 from core.settings import Settings
 
 Series = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -52,7 +53,7 @@ def expected(conn: psycopg.Connection[Any], settings: Settings) -> Series:
         settings.thresholds.unprocessed_after_seconds,
     )
     _payments(conn, settings, out)
-    _reconciliation(conn, out)
+    _reconciliation(conn, settings.thresholds.reconciliation_grace_seconds, out)
     _activity(conn, settings, out)
     return dict(out)
 
@@ -76,11 +77,12 @@ def _one(conn: psycopg.Connection[Any], sql: str, *params: Any) -> float:
 
 def _payments(conn: psycopg.Connection[Any], settings: Settings, out: Series) -> None:
     ex = settings.exporter
-    for live, currency, code, status, captured, attempt, amount in conn.execute(
-        "SELECT livemode, currency, failure_code, status, captured_at IS NOT NULL, attempt, amount_cents "
-        "FROM platform.transactions"
+    for live, currency, code, status, captured, attempt, amount, psp in conn.execute(
+        "SELECT livemode, currency, failure_code, status, captured_at IS NOT NULL, attempt, "
+        "amount_cents, psp FROM platform.transactions"
     ):
         mode, cur = _mode(live), _label(currency, ex.currencies)
+        by_psp = {"psp": _label(psp, PROVIDERS), "livemode": mode}
         if attempt > 1:
             out[_key("opsdeck_payment_retries_total", livemode=mode)] += 1
         if captured:
@@ -101,6 +103,7 @@ def _payments(conn: psycopg.Connection[Any], settings: Settings, out: Series) ->
                 )
             ] += amount
             out[_key("opsdeck_payment_events_total", type="charge.succeeded", livemode=mode)] += 1
+            out[_key("opsdeck_psp_payment_attempts_total", outcome="succeeded", **by_psp)] += 1
             if attempt > 1:
                 out[_key("opsdeck_payment_retries_recovered_total", livemode=mode)] += 1
         if status == "failed":
@@ -122,6 +125,7 @@ def _payments(conn: psycopg.Connection[Any], settings: Settings, out: Series) ->
                 )
             ] += amount
             out[_key("opsdeck_payment_events_total", type="charge.failed", livemode=mode)] += 1
+            out[_key("opsdeck_psp_payment_attempts_total", outcome="failed", **by_psp)] += 1
     for live, currency, amount in conn.execute(
         "SELECT t.livemode, t.currency, r.amount_cents FROM platform.refunds r "
         "JOIN platform.transactions t ON t.id = r.transaction_id"
@@ -146,14 +150,19 @@ def _payments(conn: psycopg.Connection[Any], settings: Settings, out: Series) ->
         ] += 1
 
 
-def _reconciliation(conn: psycopg.Connection[Any], out: Series) -> None:
-    # Seed 001's query, as written there (with the missing-PSP count beside it).
-    delta, internal, mismatches = conn.execute("""
+def _reconciliation(conn: psycopg.Connection[Any], grace_seconds: float, out: Series) -> None:
+    # Seed 001's query, as written there (with the missing-PSP count beside it), leaving
+    # out the transactions whose PSP report is not due yet.
+    delta, internal, mismatches = conn.execute(
+        """
         SELECT SUM(abs(t.amount_cents - COALESCE(p.amount_cents, 0))), SUM(t.amount_cents),
                count(*) FILTER (WHERE p.amount_cents IS DISTINCT FROM t.amount_cents)
         FROM platform.transactions t LEFT JOIN platform.psp_transactions p ON t.psp_id = p.psp_id
         WHERE t.created_at >= now() - interval '24 hours'
-    """).fetchone() or (0, 0, 0)
+          AND NOT (p.psp_id IS NULL AND t.created_at >= now() - %s * interval '1 second')
+        """,
+        (grace_seconds,),
+    ).fetchone() or (0, 0, 0)
     out[_key("opsdeck_payment_reconciliation_drift_ratio", window="24h")] = float(
         delta or 0
     ) / float(internal or 1)

@@ -180,6 +180,10 @@ def test_every_seed_alert_has_an_injection() -> None:
         "stuck-bookings",
         "slow-tickets",
         "webhook-backlog",
+        "webhook-handler-down",
+        "calendar-sync-down",
+        "payment-failure-spike",
+        "psp-outage",
     }
 
 
