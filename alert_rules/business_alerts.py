@@ -63,14 +63,15 @@ def _payment_failure_spike(t: Thresholds) -> Alert:
     floor = pct(t.payment_failure_min_ratio)
     return Alert(
         "PaymentFailureRateSpike",
-        f"{ratio} > {upper} and {ratio} > {t.payment_failure_min_ratio}",
+        f"{ratio} > min_over_time({upper}[{rec.FAILURE_BAND_MEMORY}])"
+        f" and {ratio} > {t.payment_failure_min_ratio}",
         "2m",
         "high",
         "finance",
         "Live payment failures spiked above their baseline",
         "{value} of live payment attempts failed in the last 5 minutes: more than "
-        f"{t.payment_failure_anomaly_z:g} standard deviations above the hour before, and above "
-        f"{floor}.",
+        f"{t.payment_failure_anomaly_z:g} standard deviations above the hour before it rose "
+        f"(the lowest band of the last {rec.FAILURE_BAND_MEMORY}), and above {floor}.",
         PERCENT,
         "Find the failure codes and the PSP that jumped; roll back a recent checkout or "
         "fraud-rule change; open a finance ticket for the lost revenue.",

@@ -181,7 +181,7 @@ def api_alerts() -> list[Alert]:
             "{{ $value }}",
             "Restart the API; check its log.",
             ME,
-            "API Request Rate",
+            "Scrape Targets Up",
             seed=False,
         ),
         _absent(

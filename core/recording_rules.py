@@ -11,6 +11,11 @@ that holds it, a step can never stand three standard deviations above the mean o
 fills a tenth of the window, so on a young Prometheus (minutes of history) it would never
 show. Two minutes is about how long a step takes to carry the 5-minute ratio past the
 band, and short enough that a Prometheus two minutes old already has a baseline.
+
+A spike that lasts still enters the band after those two minutes and would lift it over
+itself: the alert compares the ratio with the lowest band of the last
+:data:`FAILURE_BAND_MEMORY`, the band of the traffic before the spike, so a sustained spike
+keeps firing for that long instead of resolving while payments still fail.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ PAYMENT_FAILURE_BASELINE = "opsdeck:payment_attempts_live:ratio_failed_rate5m:av
 PAYMENT_FAILURE_STDDEV = "opsdeck:payment_attempts_live:ratio_failed_rate5m:stddev1h"
 PAYMENT_FAILURE_UPPER = "opsdeck:payment_attempts_live:ratio_failed_rate5m:upper_band1h"
 FAILURE_BASELINE_OFFSET = "2m"
+FAILURE_BAND_MEMORY = "30m"
 PSP_SUCCESS_RATIO = "opsdeck:psp_payment_attempts_live:ratio_succeeded_rate5m"
 PSP_ATTEMPTS_PER_MINUTE = "opsdeck:psp_payment_attempts_live:per_minute_rate5m"
 

@@ -23,6 +23,9 @@ LAST = "opsdeck_service_last_check_timestamp_seconds"
 SERVICE_FAMILIES = (UP, LAST)
 
 
+LEADER = ("opsdeck_exporter_leader", ())
+
+
 def _check(url: str, service: str, ok: bool, age_seconds: float = 0.0) -> float:
     """Insert one check that ran ``age_seconds`` ago; return its unix time."""
     with psycopg.connect(url) as conn:
@@ -81,9 +84,12 @@ def test_an_old_ok_check_reads_down_until_a_fresh_one_arrives(db_url: str, tmp_p
 def test_a_checker_that_goes_quiet_reads_down_without_any_new_row(
     db_url: str, tmp_path: Path
 ) -> None:
-    """Nothing is written after the one good check: only the clock moves."""
-    checked = _check(db_url, "booking_api", ok=True)
-    with exporters(db_url, tmp_path, OPSDECK_THRESHOLDS__SERVICE_CHECK_STALE_SECONDS="4") as (exp,):
+    """Nothing is written after the one good check: only the clock moves. The check is
+    written once the exporter leads, so a slow start cannot age it past the threshold
+    before it is first read."""
+    with exporters(db_url, tmp_path, OPSDECK_THRESHOLDS__SERVICE_CHECK_STALE_SECONDS="6") as (exp,):
+        exp.wait(lambda _kpis, health: health.get(LEADER) == 1.0, what="the replica leading")
+        checked = _check(db_url, "booking_api", ok=True)
         _wait_for(
             exp,
             {(UP, "booking_api"): 1.0, (LAST, "booking_api"): checked},

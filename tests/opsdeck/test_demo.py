@@ -24,7 +24,7 @@ class DemoProcess:
     def __init__(self, cwd: Path) -> None:
         env = opsdeck_env()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "opsdeck", "demo", "--backfill-days", "0.2", "--rate", "20"],
+            [sys.executable, "-m", "opsdeck", "demo", "--backfill-days", "0.01", "--rate", "20"],
             cwd=cwd,
             env=env,
             stdout=subprocess.PIPE,
