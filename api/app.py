@@ -21,6 +21,7 @@ from api import runbooks, signin, system, workers
 from api.drilldowns import unmask
 from api.drilldowns.catalog import DETAIL_VIEWS, LIST_VIEWS
 from api.drilldowns.views import detail_routes, list_routes
+from api.finance import views as finance_views
 from api.http_metrics import HttpMetrics
 from api.incidents import context as incident_context
 from api.incidents import escalation_loop
@@ -35,6 +36,7 @@ from api.problems import Problem, problem_response
 from api.routing import RouteSpec, guarded
 from api.runtime import open_runtime, secret_key
 from api.signing import Keys
+from api.status import views as status_views
 from api.webhooks.routes import INBOUND_PREFIX, webhook_routes
 from core.settings import Settings
 
@@ -49,6 +51,7 @@ def route_specs() -> list[RouteSpec]:
         specs += list_routes(view)
     for detail in DETAIL_VIEWS:
         specs += detail_routes(detail)
+    specs += finance_views.routes() + status_views.routes()
     return specs + webhook_routes() + incident_routes()
 
 
@@ -139,5 +142,7 @@ def create_app(settings: Settings, http_client: httpx.AsyncClient | None = None)
         lifespan=lifespan,
     )
     app.state.specs = specs
-    app.state.nav = [NavItem(v.title, f"/{v.name}", v.permission) for v in LIST_VIEWS]
+    app.state.nav = [
+        NavItem(v.title, f"/{v.name}", v.permission) for v in (*LIST_VIEWS, finance_views.LIST)
+    ]
     return app

@@ -30,7 +30,8 @@ TITLES = {
 
 
 class Problem(Exception):
-    """A client-visible error: status, a title, a detail line and the parameters at fault."""
+    """A client-visible error: status, a title, a detail line, the parameters at fault and,
+    when a parameter is unknown, the ones the route accepts (``accepted_params``)."""
 
     def __init__(
         self,
@@ -39,6 +40,7 @@ class Problem(Exception):
         *,
         title: str | None = None,
         invalid_params: Sequence[tuple[str, str]] = (),
+        accepted_params: Sequence[str] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(detail)
@@ -46,6 +48,7 @@ class Problem(Exception):
         self.title = title or TITLES.get(status, "Error")
         self.detail = detail
         self.invalid_params = tuple(invalid_params)
+        self.accepted_params = None if accepted_params is None else tuple(accepted_params)
         self.headers = dict(headers or {})
 
     def document(self, request_id: str | None) -> dict[str, Any]:
@@ -61,6 +64,8 @@ class Problem(Exception):
             body["invalid_params"] = [
                 {"name": name, "reason": reason} for name, reason in self.invalid_params
             ]
+        if self.accepted_params is not None:
+            body["accepted_params"] = list(self.accepted_params)
         return body
 
 
@@ -95,5 +100,6 @@ PROBLEM_SCHEMA: dict[str, Any] = {
                 "properties": {"name": {"type": "string"}, "reason": {"type": "string"}},
             },
         },
+        "accepted_params": {"type": "array", "items": {"type": "string"}},
     },
 }

@@ -51,6 +51,12 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "pii.unmask": frozenset({_SA}),
     "actions.operational": frozenset({_SA, _OPS}),
     "actions.finance": frozenset({_SA, _FIN}),
+    # Finance tickets: their list, pages and export, and moving or assigning them.
+    "finance_tickets.read": frozenset({_SA, _FIN}),
+    "finance_tickets.export": frozenset({_SA, _FIN}),
+    "finance_tickets.manage": frozenset({_SA, _FIN}),
+    # The public status page's notices: editing their public wording.
+    "status_notices.manage": frozenset({_SA, _OPS}),
     "users.manage": frozenset({_SA}),
     # The webhook gateway: raw payloads in and out, so only the roles that operate it.
     "webhooks.read": frozenset({_SA, _OPS}),

@@ -27,13 +27,29 @@ Kind = Literal["json", "html", "csv", "text", "form"]
 
 @dataclass(frozen=True)
 class Param:
-    """A query or path parameter, as the OpenAPI document describes it."""
+    """A query or path parameter, as the OpenAPI document describes it. A query parameter
+    the route does not declare, or a value outside its ``enum`` (``items.enum`` for an array,
+    whose values may also be comma-separated), is refused before the endpoint runs."""
 
     name: str
     schema: Mapping[str, Any]
     description: str = ""
     location: Literal["query", "path"] = "query"
     required: bool = False
+
+    @property
+    def choices(self) -> tuple[str, ...] | None:
+        """The values the parameter takes, when it is an enum."""
+        one = self.schema.get("items", {}) if self.schema.get("type") == "array" else self.schema
+        return tuple(str(v) for v in one["enum"]) if "enum" in one else None
+
+    def unknown_values(self, given: list[str]) -> list[str]:
+        choices = self.choices
+        if choices is None:
+            return []
+        if self.schema.get("type") == "array":
+            given = [part for value in given for part in value.split(",")]
+        return [value for value in given if value != "" and value not in choices]
 
 
 @dataclass(frozen=True)
@@ -57,6 +73,10 @@ class RouteSpec:
     @property
     def html(self) -> bool:
         return self.kind in ("html", "form")
+
+    @property
+    def query_params(self) -> dict[str, Param]:
+        return {p.name: p for p in self.params if p.location == "query"}
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -137,13 +157,51 @@ async def _audit_denied(
     await record(runtime.ops, entry)
 
 
+def _wants_json(request: Request, spec: RouteSpec) -> bool:
+    """A page route with a JSON face answers API keys and JSON clients in JSON."""
+    if not spec.html or "application/json" not in spec.alternatives:
+        return False
+    accept = request.headers.get("accept", "text/html")
+    return "authorization" in request.headers or "text/html" not in accept
+
+
+def check_query(request: Request, spec: RouteSpec) -> None:
+    """A 400 naming every query parameter the route does not declare (and listing the ones
+    it does), or every value outside a declared parameter's enum: what the API does not
+    understand is refused, never ignored."""
+    declared = spec.query_params
+    unknown = sorted({name for name in request.query_params if name not in declared})
+    if unknown:
+        accepted = list(declared)
+        takes = f"accepted: {', '.join(accepted)}" if accepted else "it takes none"
+        if _wants_json(request, spec):
+            request.state.html = False
+        raise Problem(
+            400,
+            f"unknown query parameter {', '.join(unknown)}; {takes}",
+            invalid_params=[(name, f"not a parameter of {spec.path}; {takes}") for name in unknown],
+            accepted_params=accepted,
+        )
+    bad = [
+        (param.name, f"{value!r} is not one of {', '.join(param.choices or ())}")
+        for param in declared.values()
+        for value in param.unknown_values(request.query_params.getlist(param.name))
+    ]
+    if bad:
+        if _wants_json(request, spec):
+            request.state.html = False
+        raise Problem(400, "; ".join(f"{n}: {r}" for n, r in bad), invalid_params=bad)
+
+
 def guarded(spec: RouteSpec) -> Endpoint:
     """The endpoint behind the spec's permission: 401 (or the sign-in page) without a
-    principal, 429 over the rate limit, 403 without the permission."""
+    principal, 429 over the rate limit, 403 without the permission, then 400 for a query
+    the route's declared parameters do not cover (:func:`check_query`)."""
 
     async def endpoint(request: Request) -> Response:
         request.state.html = spec.html
         if spec.permission is None:
+            check_query(request, spec)
             return await spec.endpoint(request)
         runtime = runtime_of(request)
         client = request.client.host if request.client else "unknown"
@@ -169,6 +227,7 @@ def guarded(spec: RouteSpec) -> Endpoint:
                 await _audit_denied(runtime, request, principal, spec)
             raise Problem(403, f"role {principal.role} does not hold {spec.permission}")
         request.state.principal = principal
+        check_query(request, spec)
         return await spec.endpoint(request)
 
     return endpoint

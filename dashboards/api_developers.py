@@ -58,7 +58,7 @@ def build(*, api_url: str) -> Any:
             "{{le}}",
         ),
         unit="s",
-        links=[_logs("Slowest requests", sort="duration")],
+        links=[drilldown("Slowest requests", "/api-logs", sort="duration_ms", livemode="all")],
     )
     failing = prom_table(
         "Top Failing Routes",

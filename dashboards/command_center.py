@@ -13,7 +13,7 @@ from typing import Any
 from core import recording_rules as rec
 from core.psp_webhooks import PROVIDERS
 from core.settings import Thresholds
-from dashboards.links import action, alert_actions, drilldown
+from dashboards.links import Link, action, alert_actions, detail, drilldown
 from dashboards.panels import (
     BLUE,
     GREEN,
@@ -107,7 +107,7 @@ def _row1_risk(t: Thresholds) -> list[Any]:
             decimals=2,
             thresholds=above(t.booking_conflict_rate),
             links=[
-                drilldown("Double bookings", "/bookings", conflict="true"),
+                drilldown("Double bookings", "/bookings", double_booked="true"),
                 *alert_actions("BookingConflictRateHigh", ("notify-partners", "maintenance-on")),
             ],
         ),
@@ -248,7 +248,10 @@ def _row2(t: Thresholds) -> list[Any]:
         ],
         unit="short",
         bars=True,
-        links=[drilldown("Calendar syncs", "/calendar-syncs", result="failed")],
+        links=[
+            drilldown("Failures per calendar", "/calendar-sync-failures"),
+            drilldown("Calendar syncs", "/calendar-syncs", result="failed"),
+        ],
     )
     latency = series_heatmap(
         "API p95 Latency by Endpoint",
@@ -259,7 +262,7 @@ def _row2(t: Thresholds) -> list[Any]:
             "{{route}}",
         ),
         unit="s",
-        links=[drilldown("Slow requests", "/api-logs", sort="duration")],
+        links=[drilldown("Slow requests", "/api-logs", sort="duration_ms", livemode="all")],
     )
     return [
         size(timeline, 12, 8),
@@ -282,7 +285,8 @@ def _row2_business(t: Thresholds) -> list[Any]:
         decimals=0,
         thresholds=above(t.unprocessed_bookings),
         links=[
-            drilldown("Pending bookings", "/bookings", status="pending"),
+            # The tile counts every stuck booking now, whatever the dashboard's range.
+            Link("Stuck bookings", "/stuck-bookings?from=0&to=now"),
             *alert_actions("UnprocessedBookingsHigh", ("reprocess-dead-letters",)),
         ],
     )
@@ -295,6 +299,7 @@ def _row2_business(t: Thresholds) -> list[Any]:
         decimals=2,
         thresholds=above(t.chargeback_rate),
         links=[
+            drilldown("Chargebacks (30 days)", "/chargebacks", window="30d", livemode="true"),
             drilldown("Captured live payments", "/payments", status="captured", livemode="true"),
             *alert_actions("ChargebackRateHigh", ("open-finance-ticket",)),
         ],
@@ -355,8 +360,8 @@ def _row3() -> list[Any]:
         "Open incidents by severity; a row opens the incident and its runbook.",
         sql_queries.ACTIVE_INCIDENTS,
         links=[
-            drilldown("Open incident", "/incidents/${__data.fields.id}"),
-            action("acknowledge", incident_id="${__data.fields.id}"),
+            detail("Open incident", "/incidents/${__data.fields.id}"),
+            action("acknowledge", incident="${__data.fields.id}"),
         ],
     )
     double_bookings = sql_table(
@@ -364,9 +369,9 @@ def _row3() -> list[Any]:
         "Confirmed bookings overlapping an earlier one on the same resource (customer masked).",
         sql_queries.RECENT_DOUBLE_BOOKINGS,
         links=[
-            drilldown("Double booking", "/double-bookings/${__data.fields.booking_id}"),
-            action("notify-partners", booking_id="${__data.fields.booking_id}"),
-            action("create-incident", booking_id="${__data.fields.booking_id}"),
+            detail("Double booking", "/double-bookings/${__data.fields.booking_id}"),
+            action("notify-partners", booking="${__data.fields.booking_id}"),
+            action("create-incident", booking="${__data.fields.booking_id}"),
         ],
     )
     mismatches = sql_table(
@@ -374,9 +379,9 @@ def _row3() -> list[Any]:
         "Transactions whose PSP amount differs from ours or is missing, largest delta first.",
         sql_queries.RECENT_PAYMENT_MISMATCHES,
         links=[
-            drilldown("Payment", "/payments/${__data.fields.transaction_id}"),
-            action("open-finance-ticket", transaction_id="${__data.fields.transaction_id}"),
-            action("suspend-payouts", transaction_id="${__data.fields.transaction_id}"),
+            detail("Payment", "/payments/${__data.fields.transaction_id}"),
+            action("open-finance-ticket", transaction="${__data.fields.transaction_id}"),
+            action("suspend-payouts", transaction="${__data.fields.transaction_id}"),
         ],
     )
     audit = sql_table(
@@ -390,11 +395,7 @@ def _row3() -> list[Any]:
                 target_type="${__data.fields.target_type}",
                 target_id="${__data.fields.target_id}",
             ),
-            action(
-                "create-incident",
-                target_type="${__data.fields.target_type}",
-                target_id="${__data.fields.target_id}",
-            ),
+            action("create-incident", panel="audit-trail"),
         ],
     )
     return [

@@ -55,15 +55,24 @@ class Link:
         return "${" + API_URL_VARIABLE + "}" + self.path
 
 
-def _query(params: dict[str, str]) -> str:
+def _query(params: dict[str, str], time_range: str | None = TIME_RANGE) -> str:
     # Grafana variables (${...}) must reach Grafana unescaped.
     encoded = urlencode(params, safe="${}.:")
-    return f"?{TIME_RANGE}&{encoded}" if encoded else f"?{TIME_RANGE}"
+    return "?" + "&".join(part for part in (time_range, encoded) if part)
 
 
-def drilldown(title: str, path: str, **params: str) -> Link:
-    """A link into an API drilldown page, filtered and limited to Grafana's time range."""
-    return Link(title, path + _query(params))
+def drilldown(title: str, path: str, *, window: str | None = None, **params: str) -> Link:
+    """A link into an API drilldown page, filtered and limited to Grafana's time range, or
+    to the last ``window`` (e.g. ``"24h"``) when the tile shows a fixed window whatever the
+    dashboard's range."""
+    time_range = f"from=now-{window}&to=now" if window else TIME_RANGE
+    return Link(title, path + _query(params, time_range))
+
+
+def detail(title: str, path: str) -> Link:
+    """A link to one record's page (a row's own id in ``path``); a record has no time
+    range, so none is sent."""
+    return Link(title, path)
 
 
 def action(name: str, **params: str) -> Link:

@@ -32,6 +32,7 @@ CALENDAR_SYNCS = ListView(
             multiple=True,
         ),
         Filter("resource_id", "resource id", "integer", minimum=1),
+        Filter("calendar_id", "calendar id", max_length=200),
     ),
     sorts=("started_at", "id"),
     time_label="started",

@@ -1,14 +1,12 @@
 """Incidents and the audit trail (seed 001, row 3): lists over the ops tables. The incidents
-part fills ``ops.incidents``; every part writes the audit log."""
+part fills ``ops.incidents`` and serves each incident's page (api/incidents/page.py);
+every part writes the audit log."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-from api.drilldowns.spec import DetailView, Field, Filter, ListView, Rows, Section
+from api.drilldowns.spec import Field, Filter, ListView
 from api.pii import PiiKind
 from api.queries import ops_lists as sql
-from api.runtime import Runtime
 
 INCIDENT_FIELDS = (
     Field("id", "Id", "integer", link="/incidents/{id}"),
@@ -42,28 +40,6 @@ INCIDENTS = ListView(
     time_label="started",
 )
 
-
-async def load_incident(runtime: Runtime, incident_id: int) -> Mapping[str, Rows] | None:
-    async with runtime.ops.connection() as conn:
-        cursor = await conn.execute(sql.INCIDENT, {"id": incident_id})
-        row = await cursor.fetchone()
-        names = [c.name for c in cursor.description or ()]
-    return None if row is None else {"incident": (names, [row])}
-
-
-INCIDENT_DETAIL = DetailView(
-    name="incident",
-    title="Incident",
-    permission="incidents.read",
-    path="/incidents/{id}",
-    key=Filter("id", "incident id", "integer", minimum=1),
-    sections=(
-        Section(
-            "incident", "Incident", (*INCIDENT_FIELDS, Field("created_at", "Recorded", "date-time"))
-        ),
-    ),
-    load=load_incident,
-)
 
 AUDIT = ListView(
     name="audit",

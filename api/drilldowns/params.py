@@ -1,7 +1,8 @@
 """A list request's parameters: filters, Grafana's time range, test/live mode, sort, page.
 
 Grafana data links may name a filter ``var-<name>`` (dashboard variables) and pass ``$__all``
-for "everything"; both are understood. Anything malformed is a 400 naming the parameter.
+for "everything"; both are understood, and declared (:func:`grafana_params`) so the route
+table accepts them. Anything malformed is a 400 naming the parameter.
 """
 
 from __future__ import annotations
@@ -15,12 +16,38 @@ from starlette.requests import Request
 
 from api.drilldowns.spec import FieldType, ListView
 from api.problems import invalid
+from api.routing import Param
 from api.runtime import Runtime
 from api.timerange import TimeRange, parse_range
 
 GRAFANA_ALL = "$__all"
 LIVEMODES = ("true", "false", "all")
 ORDERS = ("desc", "asc")
+
+
+ORG_ID = Param("orgId", {"type": "integer", "minimum": 1}, "Grafana's organisation (ignored)")
+
+
+def _with_all(schema: dict[str, Any]) -> dict[str, Any]:
+    """A filter's schema as a dashboard variable: ``$__all`` is one more value."""
+    if schema.get("type") == "array":
+        return {**schema, "items": _with_all(dict(schema["items"]))}
+    if "enum" in schema:
+        return {**schema, "enum": [*schema["enum"], GRAFANA_ALL]}
+    return schema
+
+
+def grafana_params(view: ListView) -> tuple[Param, ...]:
+    """The parameters a Grafana link adds to a listing's own: the organisation, and each
+    filter (and the mode) as the dashboard variable ``var-<name>``; a multi-value mode
+    variable sends ``true,false``."""
+    params = [ORG_ID]
+    for f in view.filters:
+        params.append(Param(f"var-{f.name}", _with_all(f.schema()), f"{f.name}, as a variable"))
+    if view.livemode:
+        mode = {"type": "array", "items": {"type": "string", "enum": [*LIVEMODES, GRAFANA_ALL]}}
+        params.append(Param("var-livemode", mode, "livemode, as a (multi-value) variable"))
+    return tuple(params)
 
 
 def values(request: Request, name: str) -> list[str]:

@@ -14,7 +14,7 @@ from api.pii import PiiKind
 from api.problems import invalid
 from api.queries.listing import Listing, PageRequest, export_query, page_query
 from api.runtime import Runtime
-from core.settings import ApiSettings
+from core.settings import ApiSettings, Settings
 
 FieldType = Literal["integer", "number", "string", "boolean", "date-time", "date", "array"]
 FilterType = Literal["integer", "string", "boolean", "number"]
@@ -155,6 +155,9 @@ class ListView:
     key_types: tuple[FieldType, ...] = ("date-time", "integer")
     # How a page query is planned, decided per request (search): SET LOCAL settings.
     plan: Planner | None = None
+    # Conditions every page and export applies, bound from the settings (a threshold) and
+    # never from the request: listing condition name -> value.
+    settled: Callable[[Settings], Mapping[str, Any]] | None = None
 
     @property
     def pii(self) -> Mapping[str, PiiKind]:

@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from api.auth.principal import Principal
 from api.drilldowns import render
 from api.drilldowns.csv_encoding import CsvEncoder
-from api.drilldowns.params import ListParams, choice, cursor_scope, parse_list
+from api.drilldowns.params import ListParams, choice, cursor_scope, grafana_params, parse_list
 from api.drilldowns.plans import planned
 from api.drilldowns.spec import DetailView, Field, ListView, Page, Section, Subject, record_schema
 from api.pages import render as render_page
@@ -66,9 +66,10 @@ def _pool(runtime: Runtime, view: ListView) -> Any:
     return runtime.platform if view.database == "platform" else runtime.ops
 
 
-def _page_request(runtime: Runtime, params: ListParams) -> PageRequest:
+def _page_request(runtime: Runtime, view: ListView, params: ListParams) -> PageRequest:
+    settled = view.settled(runtime.settings) if view.settled else {}
     return PageRequest(
-        filters=params.filters,
+        filters={**params.filters, **settled},
         sort=params.sort,
         descending=params.descending,
         after=params.after,
@@ -78,7 +79,7 @@ def _page_request(runtime: Runtime, params: ListParams) -> PageRequest:
 
 
 async def fetch_page(runtime: Runtime, view: ListView, params: ListParams) -> Page:
-    request = _page_request(runtime, params)
+    request = _page_request(runtime, view, params)
     query, args = view.query(request, export=False)
     budget_ms = max(1, int(runtime.api.search_plan_budget_seconds * 1000))
     async with (
@@ -207,7 +208,7 @@ async def _export_chunks(
     runtime: Runtime, view: ListView, params: ListParams, grants: Grants, *, columns: bool
 ) -> AsyncIterator[tuple[list[str], Sequence[Sequence[Any]]]]:
     """Every row, masked, in batches: as rows, or (``columns``) as columns."""
-    query, args = view.query(_page_request(runtime, params), export=True)
+    query, args = view.query(_page_request(runtime, view, params), export=True)
     if columns:  # CSV: every cell as PostgreSQL's text, times in UTC (csv_encoding)
         wanted = {f.name: f.type == "array" for f in view.fields}
         if view.subject is not None:
@@ -397,7 +398,7 @@ def list_params(view: ListView, *, paged: bool) -> tuple[Param, ...]:
         )
     else:
         params.append(Param("format", {"type": "string", "enum": list(EXPORT_FORMATS)}))
-    return tuple(params)
+    return (*params, *grafana_params(view))
 
 
 def page_schema(view: ListView) -> dict[str, Any]:

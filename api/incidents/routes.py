@@ -1,9 +1,9 @@
 """The incident routes the app adds to its table: the Alertmanager hook, Slack
-interactions and the one-click actions."""
+interactions, the one-click actions and the incident page."""
 
 from __future__ import annotations
 
-from api.incidents import hook, slack_interactions
+from api.incidents import hook, page, slack_interactions
 from api.incidents.actions.views import action_routes
 from api.routing import RouteSpec
 
@@ -11,4 +11,4 @@ HOOKS_PREFIX = "/hooks/"  # authenticated by bearer token or signature, not cook
 
 
 def incident_routes() -> list[RouteSpec]:
-    return [*hook.ROUTES, *slack_interactions.ROUTES, *action_routes()]
+    return [*hook.ROUTES, *slack_interactions.ROUTES, *action_routes(), *page.ROUTES]

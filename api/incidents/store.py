@@ -15,6 +15,7 @@ from api.incidents.alertmanager import Notification, suggested_actions
 from api.incidents.queries import incidents as sql
 from api.incidents.timeline import add_event
 from api.incidents.transports.pagerduty import alertmanager_dedup_key
+from api.status import notices as status_notices
 from core.oncall import OnCall
 from core.settings import IncidentSettings
 
@@ -79,6 +80,7 @@ async def open_incident(
     await conn.execute(sql.SET_DEDUP_KEY, {"dedup": dedup, "incident": incident})
     await add_event(conn, incident, "opened", actor, now, {"source": new.source})
     await escalation.plan(conn, incident, new.team, new.started_at, oncall, settings)
+    await status_notices.opened(conn, incident, new.alertname, now)
     return incident
 
 
@@ -148,26 +150,32 @@ async def apply_notification(
         return Applied(incident, opened)
 
 
-async def acknowledge(conn: Conn, incident: int, actor: str, now: datetime, via: str) -> bool:
+async def acknowledge(
+    conn: Conn, incident: int, actor: str, now: datetime, via: str, reason: str = ""
+) -> bool:
     """Acknowledge (once): escalation stops, PagerDuty hears it, Slack's message changes."""
     row = await _one(conn, sql.ACKNOWLEDGE, {"incident": incident, "actor": actor, "at": now})
     if row is None:
         return False
     await escalation.stop(conn, incident, now)
-    await add_event(conn, incident, "acknowledged", actor, now, {"via": via})
+    detail = {"via": via, "reason": reason} if reason else {"via": via}
+    await add_event(conn, incident, "acknowledged", actor, now, detail)
     await escalation.tell_pagers(conn, incident, "acknowledge", now)
-    await escalation.notify(conn, incident, "slack", "update", f"ack:{actor}", now)
+    await status_notices.acknowledged(conn, incident, now)
+    await escalation.update_slack(conn, incident, f"ack:{actor}", now)
     return True
 
 
-async def resolve(conn: Conn, incident: int, actor: str, now: datetime) -> bool:
+async def resolve(conn: Conn, incident: int, actor: str, now: datetime, reason: str = "") -> bool:
+    """Resolve (once): escalation stops, the pagers and Slack's message hear it."""
     row = await _one(conn, sql.RESOLVE, {"incident": incident, "actor": actor, "at": now})
     if row is None:
         return False
     await escalation.stop(conn, incident, now)
-    await add_event(conn, incident, "resolved", actor, now)
+    await add_event(conn, incident, "resolved", actor, now, {"reason": reason} if reason else None)
     await escalation.tell_pagers(conn, incident, "resolve", now)
-    await escalation.notify(conn, incident, "slack", "update", "resolved", now)
+    await status_notices.resolved(conn, incident, now)
+    await escalation.update_slack(conn, incident, f"resolved:{actor}", now)
     return True
 
 

@@ -19,6 +19,7 @@ CALENDAR_SYNCS = Listing(
         "result": "c.status = %(result)s",
         "provider": "c.provider = ANY(%(provider)s)",
         "resource_id": "c.resource_id = %(resource_id)s",
+        "calendar_id": "c.calendar_id = %(calendar_id)s",
     },
 )
 

@@ -21,7 +21,6 @@ INCIDENTS = Listing(
         "owner": "i.owner = %(owner)s",
     },
 )
-INCIDENT = f"SELECT {INCIDENT_COLUMNS}, i.created_at FROM ops.incidents i WHERE i.id = %(id)s"
 
 AUDIT = Listing(
     columns=(

@@ -17,6 +17,7 @@ from api.app import route_specs
 from api.rbac import PERMISSIONS, ROLES, Role, allowed
 from api.routing import RouteSpec
 from tests.api.conftest import PASSWORD, Harness, csrf_token
+from tests.finance.route_cases import change_query, change_request, change_samples
 from tests.incidents.route_cases import incident_request
 from tests.webhooks.route_cases import webhook_request, webhook_samples
 
@@ -55,8 +56,13 @@ def samples(api: Harness) -> dict[str, str]:
         "INSERT INTO ops.incidents (title, severity, status, started_at) "
         "VALUES ('API 5xx above 1%', 'high', 'triggered', now())"
     )
+    api.sql(
+        "INSERT INTO platform.chargebacks (transaction_id, amount_cents, reason) "
+        "SELECT max(id), 100, 'fraudulent' FROM platform.transactions"
+    )
     ids = {
         "payment": "SELECT max(id) FROM platform.transactions",
+        "chargeback": "SELECT max(id) FROM platform.chargebacks",
         "booking": "SELECT max(id) FROM platform.bookings",
         "double_booking": "SELECT max(id) FROM platform.bookings",
         "incident": "SELECT max(id) FROM ops.incidents",
@@ -64,17 +70,18 @@ def samples(api: Harness) -> dict[str, str]:
         "account_timeline": "SELECT max(account_id) FROM platform.api_logs",
     }
     found = {name: str(api.sql(query)[0][0]) for name, query in ids.items()}
-    return found | webhook_samples(api) | {"runbook": "ApiErrorRateHigh"}
+    return found | webhook_samples(api) | change_samples(api) | {"runbook": "ApiErrorRateHigh"}
 
 
 def _path(spec: RouteSpec, samples: dict[str, str]) -> str:
     path = spec.path
     if "{" in path:
-        view = spec.name.removesuffix("_page").removesuffix("_detail")
+        view = spec.name.removesuffix("_run").removesuffix("_page").removesuffix("_detail")
         path = re.sub(r"\{\w+\}", samples[view], path)
     if any(p.name == "from" for p in spec.params):
         path += "?from=now-1h"
-    return path
+    query = change_query(spec)
+    return f"{path}?{query}" if query else path
 
 
 async def _client(api: Harness, principal: str) -> httpx.AsyncClient:
@@ -92,12 +99,10 @@ async def _request(
     if method == "GET":
         return await client.get(path)
     token = await csrf_token(client)
-    webhook = await webhook_request(api, client, spec, method, path, token)
-    if webhook is not None:
-        return webhook
-    incident = await incident_request(api, client, spec, method, path, token)
-    if incident is not None:
-        return incident
+    for special in (webhook_request, incident_request, change_request):
+        response = await special(api, client, spec, method, path, token)
+        if response is not None:
+            return response
     if spec.name == "login":
         form = {
             "username": api.user(Role.VIEWER, "matrix-login"),

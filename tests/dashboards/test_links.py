@@ -5,13 +5,15 @@ the public URLs the settings name: a deployment's own, never a literal localhost
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
 
-from alert_rules.rule_files import annotations_by_alert
+from alert_rules.rule_files import ALERTS_FILE, RECORDING_FILE, annotations_by_alert
 from core.settings import Settings, SettingsError, load_settings
 from dashboards import catalog, lint
 from dashboards.links import API_URL_VARIABLE, PublicUrls
@@ -173,3 +175,46 @@ def test_a_public_url_that_cannot_prefix_links_is_refused(
     with pytest.raises(SettingsError, match=problem) as caught:
         load_settings()
     assert caught.value.setting.startswith("OPSDECK_GRAFANA_PUBLIC_URL")
+
+
+# -- every alert's dashboard link opens a panel that shows the alert's metric --------------
+
+SERIES = re.compile(r"\b(?:(?:opsdeck|alertmanager)[_:][A-Za-z0-9_:]+|up)\b")
+
+
+def _recorded() -> dict[str, str]:
+    rules = yaml.safe_load((REPO / RECORDING_FILE).read_text(encoding="utf-8"))
+    return {r["record"]: r["expr"] for group in rules["groups"] for r in group["rules"]}
+
+
+def _series(expr: str, recorded: dict[str, str]) -> set[str]:
+    """The series an expression reads, recorded series expanded to theirs as well."""
+    found = set(SERIES.findall(expr))
+    for name in found & set(recorded):
+        found |= _series(recorded[name], recorded)
+    return found
+
+
+def _alert_exprs() -> dict[str, str]:
+    rules = yaml.safe_load((REPO / ALERTS_FILE).read_text(encoding="utf-8"))
+    return {r["alert"]: r["expr"] for group in rules["groups"] for r in group["rules"]}
+
+
+def test_every_alerts_dashboard_link_opens_a_panel_showing_its_metric() -> None:
+    settings = Settings()
+    boards = catalog.dashboards(settings)
+    recorded, exprs = _recorded(), _alert_exprs()
+    wrong = {}
+    for name, notes in annotations_by_alert(settings).items():
+        url = urlsplit(notes["dashboard"])
+        uid = url.path.rsplit("/", 1)[-1]
+        (panel_id,) = parse_qs(url.query)["viewPanel"]
+        (panel,) = [p for p in lint.panels(boards[uid]) if p["id"] == int(panel_id)]
+        queries = [t["expr"] for t in panel["targets"]]
+        shown = set().union(*(_series(q, recorded) for q in queries))
+        wanted = _series(exprs[name], recorded)
+        # An alert that reads no series (the Watchdog) is shown by its own ALERTS series.
+        itself = any(f'ALERTS{{alertname="{name}"' in q for q in queries)
+        if not (wanted & shown or (not wanted and itself)):
+            wrong[name] = f"{uid} panel {panel_id} {panel['title']!r} shows {sorted(shown)}"
+    assert wrong == {}

@@ -23,14 +23,20 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
+import redis
 import yaml
 
 from alert_rules.rule_files import ALERTS_FILE, RECORDING_FILE
+from api.accounts import Admin, create_key
 from api.http_metrics import HttpMetrics
+from api.rbac import Role
+from core import recording_rules as rec
 from core.settings import Settings
 from dashboards.catalog import BOARDS
 from dashboards.lint import expand, panels
@@ -38,6 +44,18 @@ from exporters.families import kpi_families
 from simulator.inject import inject
 from tests.alerting.stack import SCRAPE_SECONDS, Stack, monitoring_stack
 from tests.conftest import REPO
+from tests.dashboards.link_promises import (
+    DataLink,
+    action_broken,
+    data_links,
+    kind_of,
+    list_broken,
+    record_broken,
+    record_key,
+    render,
+    split,
+)
+from tests.dashboards.test_panel_sql import grafana_sql
 from tests.exporters import truth
 from tests.exporters.harness import Exporter, assert_equal, db_now, family_of
 from tests.exporters.truth import Series
@@ -116,6 +134,9 @@ def _targets() -> list[Target]:
 
 
 TARGETS = _targets()
+BOARD_PATHS = {
+    json.loads((REPO / b.path).read_text(encoding="utf-8"))["uid"]: b.path for b in BOARDS
+}
 
 
 def _annotations() -> list[tuple[str, str, str]]:
@@ -190,10 +211,17 @@ def checks_stopped(stack: Stack) -> float:
 
 @pytest.fixture(scope="module")
 def time_range(stack: Stack, checks_stopped: float) -> TimeRange:
-    # Enough history for a range and the period before it, each with several scrapes.
+    # Enough history for a range and the period before it, each with several scrapes, and
+    # for the failure band, whose baseline is an hour that ended minutes ago.
     wait = stack.started + 2 * MIN_RANGE_SECONDS + 4 - time.time()
     if wait > 0:
         time.sleep(wait)
+    stack.wait(
+        "the payment failure band",
+        lambda: bool(stack.query(rec.PAYMENT_FAILURE_UPPER)),
+        timeout=_seconds(rec.FAILURE_BASELINE_OFFSET) + 60,
+    )
+    time.sleep(2 * SCRAPE_SECONDS)  # a range's last step falls after the band's first sample
     end = time.time()
     return TimeRange(end - (end - stack.started - 2) // 2, end)
 
@@ -280,6 +308,125 @@ def test_checks_that_stop_arriving_fire_booking_api_down(
     last = _value(stack, 'opsdeck_service_last_check_timestamp_seconds{service="booking_api"}')
     assert last is not None
     assert last <= checks_stopped + SCRAPE_SECONDS, "a check arrived after the checker died"
+
+
+# -- every data link, followed with a real row ----------------------------------------------
+
+LINKS = data_links()
+LINK_INCIDENT_ALERT = "LinkFollowTest"
+
+
+@pytest.fixture(scope="module")
+def api_client(stack: Stack, services: dict[str, str]) -> Iterator[httpx.Client]:
+    """The stack's own ``opsdeck api`` (found where Prometheus scrapes it), as a super
+    admin's API key: a role that may open every link."""
+    (target,) = stack.query('up{job="opsdeck-api"}')
+    with psycopg.connect(stack.db_url) as conn:
+        admin = Admin("link-test", conn, redis.Redis.from_url(services["redis"]))
+        token, _ = create_key(admin, "dashboard links", Role.SUPER_ADMIN, [])
+    base = "http://" + target["metric"]["instance"]
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
+        yield client
+
+
+def _sql_rows(url: str, query: str) -> list[dict[str, Any]]:
+    end = datetime.now(UTC) + timedelta(minutes=1)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SET ROLE opsdeck_grafana")
+        cursor = conn.execute(grafana_sql(query, end - timedelta(hours=24), end, {}))
+        names = [c.name for c in cursor.description or []]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _panel_row(stack: Stack, window: TimeRange, link: DataLink) -> dict[str, Any]:
+    """The first row the link's panel shows: its SQL's, or its PromQL's labels."""
+    for target in link.panel["targets"]:
+        if "rawSql" in target:
+            rows = _sql_rows(stack.db_url, target["rawSql"])
+        else:
+            found = [
+                t for t in TARGETS if t.panel == link.panel["title"] and t.ref == target["refId"]
+            ]
+            rows = [dict(series["metric"]) for series in _run(stack, found[0], window)]
+        rows = [r for r in rows if set(link.row_fields) <= set(r)]
+        if rows:
+            return rows[0]
+    raise AssertionError(f"{link.id}: the panel shows no row with {link.row_fields}")
+
+
+@pytest.fixture(scope="module")
+def link_rows(
+    stack: Stack, api_client: httpx.Client, time_range: TimeRange
+) -> dict[str, dict[str, Any]]:
+    """A row of every panel a row link sits on, once the tables hold what they show: an
+    incident opened by hand, double bookings, payment mismatches, audit entries."""
+    opened = api_client.post(
+        f"/actions/create-incident?alertname={LINK_INCIDENT_ALERT}&source=api",
+        json={"reason": "dashboard links followed by the test"},
+        headers={"Idempotency-Key": "dashboard-links-0001"},
+    )
+    assert opened.status_code == 200, opened.text
+    inject("double-booking", stack.db_url, stack.db_url, SETTINGS.thresholds, 5, 3)
+    rows: dict[str, dict[str, Any]] = {}
+
+    def all_found() -> bool:
+        for link in LINKS:
+            if link.row_fields and link.panel["title"] not in rows:
+                try:
+                    rows[link.panel["title"]] = _panel_row(stack, time_range, link)
+                except AssertionError:
+                    return False
+        return True
+
+    stack.wait("a row in every panel with row links", all_found, timeout=120)
+    return rows
+
+
+def _values(link: DataLink, window: TimeRange, rows: dict[str, dict[str, Any]]) -> dict[str, str]:
+    board = json.loads((REPO / BOARD_PATHS[link.board]).read_text(encoding="utf-8"))
+    values = {name: value for name, value in _variable_values(board) if name != "api_url"}
+    values["api_url"] = ""
+    values["__from"], values["__to"] = window.macros(None)["$__from"], window.macros(None)["$__to"]
+    if any("rawSql" in t for t in link.panel["targets"]):  # the window its rows came from
+        end = datetime.now(UTC) + timedelta(minutes=1)
+        start = end - timedelta(hours=24)
+        values["__from"], values["__to"] = (str(int(t.timestamp() * 1000)) for t in (start, end))
+    row = rows.get(link.panel["title"], {})
+    values.update({name: str(row[name]) for name in link.row_fields})
+    return values
+
+
+@pytest.mark.parametrize("link", LINKS, ids=lambda link: link.id)
+def test_every_data_link_keeps_its_promise(
+    api_client: httpx.Client,
+    time_range: TimeRange,
+    link_rows: dict[str, dict[str, Any]],
+    link: DataLink,
+) -> None:
+    """Rendered as Grafana would (the dashboard's range and variables, a real row's values)
+    and followed: 200, and the page shows what the link promises."""
+    url = render(link.url, _values(link, time_range, link_rows))
+    path, query = split(url)
+    kind = kind_of(path)
+    page = api_client.get(url, headers={"Accept": "text/html"})
+    assert page.status_code == 200, (
+        f"{link.id}: {url} answered {page.status_code}: {page.text[:500]}"
+    )
+    if kind == "action":
+        body = api_client.get(url, headers={"Accept": "application/json"}).json()
+        assert action_broken(query, body) == [], (link.id, url)
+        if dict(query).get("incident"):
+            assert any(item.startswith(f"#{dict(query)['incident']} ") for item in body["items"])
+        return
+    data = api_client.get("/api/v1" + url)
+    assert data.status_code == 200, f"{link.id}: /api/v1{url}: {data.text[:500]}"
+    if kind == "record":
+        assert record_broken(*record_key(path), data.json()) == [], (link.id, url)
+        return
+    assert list_broken(query, data.json()) == [], (link.id, url)
+    if link.row_fields:  # the row came from this data: the list holds it
+        assert data.json()["data"], f"{link.id}: {url} lists nothing"
 
 
 # -- two exporter replicas count once ---------------------------------------------------------

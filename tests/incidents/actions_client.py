@@ -21,14 +21,26 @@ async def confirmation(client: httpx.AsyncClient, path: str) -> tuple[str, str, 
 
 
 async def submit(
-    client: httpx.AsyncClient, path: str, csrf: str, key: str, reason: str = "testing actions"
+    client: httpx.AsyncClient,
+    path: str,
+    csrf: str,
+    key: str,
+    reason: str = "testing actions",
+    fields: dict[str, str] | None = None,
 ) -> httpx.Response:
-    form = {"csrf_token": csrf, "idempotency_key": key, "reason": reason}
+    """The confirmation form as a browser posts it; ``fields`` are the action's own inputs
+    (a note's text replaces the reason when ``fields`` hold ``note``)."""
+    form = {"csrf_token": csrf, "idempotency_key": key, **(fields or {})}
+    if "note" not in form:
+        form["reason"] = reason
     return await client.post(path, data=form, headers={"Accept": "text/html"})
 
 
 async def click(
-    client: httpx.AsyncClient, path: str, reason: str = "testing actions"
+    client: httpx.AsyncClient,
+    path: str,
+    reason: str = "testing actions",
+    fields: dict[str, str] | None = None,
 ) -> httpx.Response:
     _, csrf, key = await confirmation(client, path)
-    return await submit(client, path, csrf, key, reason)
+    return await submit(client, path, csrf, key, reason, fields)

@@ -23,6 +23,19 @@ INSERT INTO ops.incidents (title, severity, status, services, started_at, alertn
 SELECT 'Matrix alert', 'high', 'triggered', '{platform}', now(), %s
 WHERE NOT EXISTS (SELECT FROM ops.incidents WHERE alertname = %s AND resolved_at IS NULL)
 """
+RESOLVE_MATRIX = """
+UPDATE ops.incidents SET status = 'resolved', resolved_at = now()
+WHERE alertname = %s AND resolved_at IS NULL
+"""
+LATEST_MATRIX = "SELECT max(id) FROM ops.incidents WHERE alertname = %s"
+# What each incident action's POST carries besides the reason; those that name their
+# incident get it (Reopen: a resolved one).
+FIELDS = {
+    "action_reassign_run": {"team": "finance", "owner": "ada"},
+    "action_set_severity_run": {"severity": "medium"},
+}
+NAMED = ("action_reopen_run", "action_add_note_run")
+REASON_FIELD = {"action_add_note_run": "note"}
 
 
 class Sql(Protocol):
@@ -58,10 +71,12 @@ def _signed_slack_ping() -> tuple[bytes, dict[str, str]]:
     }
 
 
-async def _as_browser(client: httpx.AsyncClient, path: str, token: str) -> httpx.Response:
+async def _as_browser(
+    client: httpx.AsyncClient, path: str, token: str, fields: dict[str, str]
+) -> httpx.Response:
     page = await client.get(path, headers={"Accept": "text/html"})
     found = KEY_RE.search(page.text) if page.status_code == 200 else None
-    form = {"csrf_token": token, "reason": "route matrix", "idempotency_key": ""}
+    form = {"csrf_token": token, "idempotency_key": "", **fields}
     if found:
         form["idempotency_key"] = found.group(1)
     return await client.post(path, data=form, headers={"Accept": "text/html"})
@@ -82,7 +97,12 @@ async def incident_request(
     api.sql(OPEN_INCIDENT, (MATRIX_ALERT, MATRIX_ALERT))
     api.sql("DELETE FROM ops.payout_suspensions WHERE status = 'pending'")  # each is a 1st ask
     path = f"{path.split('?', maxsplit=1)[0]}?{TARGET}"
+    if spec.name in NAMED:
+        if spec.name == "action_reopen_run":
+            api.sql(RESOLVE_MATRIX, (MATRIX_ALERT,))
+        path += f"&incident={api.sql(LATEST_MATRIX, (MATRIX_ALERT,))[0][0]}"
+    fields = {**FIELDS.get(spec.name, {}), REASON_FIELD.get(spec.name, "reason"): "route matrix"}
     if "authorization" in client.headers:
         headers = {"Idempotency-Key": f"matrix-{uuid.uuid4().hex}"}
-        return await client.post(path, json={"reason": "route matrix"}, headers=headers)
-    return await _as_browser(client, path, token)
+        return await client.post(path, json=fields, headers=headers)
+    return await _as_browser(client, path, token, fields)

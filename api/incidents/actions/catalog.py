@@ -4,7 +4,13 @@ actions for Finance, everything for Super Admin (see api/rbac.py)."""
 
 from __future__ import annotations
 
-from api.incidents.actions import incident_actions, operations, payouts, silence
+from api.incidents.actions import (
+    incident_actions,
+    incident_changes,
+    operations,
+    payouts,
+    silence,
+)
 from api.incidents.actions.spec import ActionSpec
 
 INCIDENTS = "incidents.manage"
@@ -25,6 +31,54 @@ ACTIONS: tuple[ActionSpec, ...] = (
         INCIDENTS,
         incident_actions.create_summary,
         incident_actions.create_incident,
+        inputs=incident_actions.CREATE_INPUTS,
+    ),
+    ActionSpec(
+        "resolve",
+        "Resolve",
+        INCIDENTS,
+        incident_changes.open_summary(
+            "Resolve: escalation stops, the pagers and Slack are told it is over."
+        ),
+        incident_changes.resolve,
+    ),
+    ActionSpec(
+        "reopen",
+        "Reopen",
+        INCIDENTS,
+        incident_changes.reopen_summary,
+        incident_changes.reopen,
+    ),
+    ActionSpec(
+        "reassign",
+        "Reassign",
+        INCIDENTS,
+        incident_changes.open_summary(
+            "Reassign the owner and/or the team; a new team escalates through its own policy"
+            " until someone acknowledges."
+        ),
+        incident_changes.reassign,
+        inputs=(incident_changes.OWNER, incident_changes.TEAM),
+    ),
+    ActionSpec(
+        "set-severity",
+        "Change severity",
+        INCIDENTS,
+        incident_changes.open_summary(
+            "Change the severity; until someone acknowledges, escalation is planned again"
+            " from now with the transports the severity calls for."
+        ),
+        incident_changes.set_severity,
+        inputs=(incident_changes.SEVERITY,),
+    ),
+    ActionSpec(
+        "add-note",
+        "Add note",
+        INCIDENTS,
+        incident_changes.note_summary,
+        incident_changes.add_note,
+        reason_field="note",
+        reason_label="Note",
     ),
     ActionSpec("mute-1h", "Mute 1h", INCIDENTS, silence.mute_summary, silence.mute),
     ActionSpec(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from psycopg.types.json import Jsonb
-
+from api.finance import notify as finance_notify
+from api.finance import tickets
 from api.incidents.actions.spec import Context, Effect, Outcome, Summarizer, Summary, Target
 from api.incidents.context import Incidents
 from api.incidents.queries import actions as sql
@@ -109,12 +109,19 @@ async def finance_summary(runtime: Runtime, incidents: Incidents, target: Target
 
 
 async def open_finance_ticket(ctx: Context) -> Outcome:
-    context = {**ctx.target.as_dict(), "source": ctx.target.source}
-    async with ctx.runtime.ops.connection() as conn:
-        params = {"actor": ctx.actor, "reason": ctx.reason, "context": Jsonb(context)}
-        row = await (await conn.execute(sql.OPEN_FINANCE_TICKET, params)).fetchone()
-    assert row is not None
-    return Outcome(f"finance ticket #{row[0]} opened", {"ticket": row[0]})
+    """Open the ticket, then tell the finance route (each attempt is on its history)."""
+    named = ctx.target.as_dict()
+    origin = tickets.Origin(
+        transaction=named.get("transaction"),
+        alertname=ctx.target.alertname,
+        incident=ctx.target.incident,
+        source=ctx.target.source,
+    )
+    context = {**named, "source": ctx.target.source}
+    async with ctx.runtime.ops.connection() as conn, conn.transaction():
+        ticket = await tickets.open_ticket(conn, origin, ctx.actor, ctx.reason, context, ctx.now)
+    notified = await finance_notify.announce(ctx.runtime, ctx.incidents, ticket)
+    return Outcome(f"finance ticket #{ticket} opened", {"ticket": ticket, "notified": notified})
 
 
 async def dead_letters_summary(runtime: Runtime, incidents: Incidents, target: Target) -> Summary:

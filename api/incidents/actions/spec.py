@@ -24,11 +24,17 @@ class Target:
     panel: str | None = None
     failure_code: str | None = None
     template: str | None = None
+    booking: int | None = None  # a row of Recent Double-bookings
+    transaction: int | None = None  # a row of Recent Payment Mismatches
     source: str = "api"
 
     def label(self) -> str:
         if self.incident is not None:
             return f"incident:{self.incident}"
+        if self.transaction is not None:
+            return f"transaction:{self.transaction}"
+        if self.booking is not None:
+            return f"booking:{self.booking}"
         if self.alertname:
             return f"alertname:{self.alertname}"
         if self.panel:
@@ -42,6 +48,8 @@ class Target:
             "panel": self.panel,
             "failure_code": self.failure_code,
             "template": self.template,
+            "booking": self.booking,
+            "transaction": self.transaction,
         }
         return {k: v for k, v in found.items() if v is not None}
 
@@ -56,6 +64,24 @@ class Summary:
 
 
 @dataclass(frozen=True)
+class Input:
+    """A field of an action's form (and of its JSON body) besides the reason: what the
+    confirmation page asks for. ``choices`` lists the accepted values (from the running
+    API's on-call file, say); ``many`` takes a comma-separated list."""
+
+    name: str
+    label: str
+    description: str
+    choices: Callable[[Incidents], tuple[str, ...]] | None = None
+    required: bool = False
+    many: bool = False
+    max_length: int = 200
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string", "maxLength": self.max_length, "description": self.description}
+
+
+@dataclass(frozen=True)
 class Context:
     runtime: Runtime
     incidents: Incidents
@@ -64,6 +90,7 @@ class Context:
     target: Target
     key: str
     now: datetime
+    inputs: Mapping[str, Any] = field(default_factory=dict)  # parsed values of the Inputs
 
 
 @dataclass(frozen=True)
@@ -86,3 +113,7 @@ class ActionSpec:
     permission: str
     summarize: Summarizer
     effect: Effect
+    inputs: tuple[Input, ...] = ()
+    # The form field the reason is read from: a note's text is its reason.
+    reason_field: str = "reason"
+    reason_label: str = "Reason"

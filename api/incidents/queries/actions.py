@@ -92,12 +92,6 @@ RETURNING holder
 
 RELEASE_LEASE = "DELETE FROM ops.action_leases WHERE name = %(name)s AND holder = %(holder)s"
 
-OPEN_FINANCE_TICKET = """
-INSERT INTO ops.finance_tickets (opened_by, reason, context) VALUES (%(actor)s, %(reason)s,
-    %(context)s)
-RETURNING id
-"""
-
 FAILED_PAYMENTS = """
 SELECT count(*), coalesce(sum(amount_cents), 0) FROM platform.transactions
 WHERE status = 'failed' AND created_at >= now() - interval '24 hours'

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 PLAN_STEP = """
-INSERT INTO ops.escalation_steps (incident_id, level, round, due_at)
-VALUES (%(incident)s, %(level)s, %(round)s, %(due_at)s)
-ON CONFLICT (incident_id, level, round) DO NOTHING
+INSERT INTO ops.escalation_steps (incident_id, plan, level, round, due_at)
+VALUES (%(incident)s, %(plan)s, %(level)s, %(round)s, %(due_at)s)
+ON CONFLICT (incident_id, plan, level, round) DO NOTHING
+"""
+
+# The generation a redrawn plan takes: one past the incident's latest.
+NEXT_PLAN = """
+SELECT coalesce(max(plan) + 1, 0) FROM ops.escalation_steps WHERE incident_id = %(incident)s
 """
 
 # Due steps of incidents still unacknowledged; a step is claimed once, by one engine.
 CLAIM_DUE = """
-SELECT s.id, s.incident_id, s.level, s.round, i.team, i.severity
+SELECT s.id, s.incident_id, s.level, s.round, i.team, i.severity, s.plan
 FROM ops.escalation_steps s
 JOIN ops.incidents i ON i.id = s.incident_id
 WHERE s.fired_at IS NULL AND s.cancelled_at IS NULL AND s.due_at <= %(now)s
@@ -71,7 +76,15 @@ ORDER BY id LIMIT 1
 
 STEPS = """
 SELECT level, round, due_at, fired_at, cancelled_at FROM ops.escalation_steps
-WHERE incident_id = %(incident)s ORDER BY round, level
+WHERE incident_id = %(incident)s ORDER BY plan, round, level
+"""
+
+# Whether the incident was announced in Slack (its message posted, or queued to be).
+SLACK_ANNOUNCED = """
+SELECT EXISTS (
+    SELECT FROM ops.notifications
+    WHERE incident_id = %(incident)s AND transport = 'slack' AND kind = 'page'
+      AND status <> 'failed')
 """
 
 # The engine's leader lock (core/leadership.py): its row in ops.leaders, and the advisory

@@ -83,3 +83,32 @@ SELECT severity, count(*) FROM ops.incidents WHERE resolved_at IS NULL GROUP BY 
 """
 
 SET_DEDUP_KEY = "UPDATE ops.incidents SET dedup_key = %(dedup)s WHERE id = %(incident)s"
+
+# What a person changes by hand; each answers the values it replaced (None: nothing matched).
+REOPEN = """
+UPDATE ops.incidents
+SET status = 'triggered', resolved_at = NULL, resolved_by = NULL, acknowledged_at = NULL,
+    acknowledged_by = NULL, updated_at = %(at)s
+WHERE id = %(incident)s AND resolved_at IS NOT NULL
+RETURNING team
+"""
+
+REASSIGN = """
+WITH before AS (
+    SELECT id, owner, team FROM ops.incidents
+    WHERE id = %(incident)s AND resolved_at IS NULL FOR UPDATE)
+UPDATE ops.incidents i
+SET owner = coalesce(%(owner)s::text, i.owner), team = coalesce(%(team)s::text, i.team),
+    updated_at = %(at)s
+FROM before WHERE i.id = before.id
+RETURNING before.owner, before.team, i.owner, i.team, i.status
+"""
+
+SET_SEVERITY = """
+WITH before AS (
+    SELECT id, severity FROM ops.incidents
+    WHERE id = %(incident)s AND resolved_at IS NULL FOR UPDATE)
+UPDATE ops.incidents i SET severity = %(severity)s, updated_at = %(at)s
+FROM before WHERE i.id = before.id
+RETURNING before.severity, i.team, i.status
+"""

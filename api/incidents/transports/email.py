@@ -76,7 +76,13 @@ class EmailTransport:
             smtp.send_message(message)
 
     async def send(self, note: Outgoing) -> dict[str, Any]:
-        message = self.message(note)
+        await self.deliver(self.message(note))
+        return {"to": note.recipient}
+
+    async def deliver(self, message: EmailMessage) -> None:
+        """Send ``message`` from this transport's sender, or raise :class:`TransportError`."""
+        if "From" not in message:
+            message["From"] = self.sender
         try:
             await anyio.to_thread.run_sync(self._deliver, message)
         except smtplib.SMTPResponseException as exc:
@@ -92,4 +98,3 @@ class EmailTransport:
             ) from exc
         except (OSError, smtplib.SMTPException) as exc:
             raise TransportError(f"SMTP failed: {exc}", permanent=False) from exc
-        return {"to": note.recipient}

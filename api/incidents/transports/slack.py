@@ -111,13 +111,23 @@ def blocks(incident: Mapping[str, Any], footer: str | None = None) -> list[dict[
     return result
 
 
-def _footer(kind: str) -> str:
-    if kind.startswith("ack:"):
-        return f"Acknowledged by {kind.removeprefix('ack:')}"
-    if kind == "resolved":
-        return "Resolved"
+# What an update of the message says happened, by the first part of its kind ("<what>:<who>").
+FOOTERS = {
+    "ack": "Acknowledged",
+    "resolved": "Resolved",
+    "reopened": "Reopened",
+    "reassigned": "Reassigned",
+    "severity": "Severity changed",
+    "note": "Note added",
+    "mute-1h": "Muted for 1h",
+    "create-incident": "Incident declared",
+}
+
+
+def footer(kind: str) -> str:
+    """The context line of an updated message: ``ack:ada`` reads "Acknowledged by ada"."""
     action, _, who = kind.partition(":")
-    done = {"mute-1h": "Muted for 1h", "create-incident": "Incident declared"}.get(action, action)
+    done = FOOTERS.get(action, action)
     return f"{done} by {who}" if who else done
 
 
@@ -164,6 +174,11 @@ class SlackTransport:
             raise TransportError(f"slack {method}: no channel and ts in {detail}", permanent=True)
         return {"channel": channel, "ts": ts}
 
+    async def post(self, channel: str, text: str) -> dict[str, str]:
+        """A plain message to ``channel``: where Slack put it (``channel``, ``ts``)."""
+        posting = self.client.chat_postMessage(channel=channel, text=text)
+        return await self._call("chat.postMessage", posting)
+
     async def send(self, note: Outgoing) -> dict[str, Any]:
         incident = note.incident
         text = _text(incident)
@@ -178,6 +193,6 @@ class SlackTransport:
             channel=str(note.previous["channel"]),
             ts=str(note.previous["ts"]),
             text=text,
-            blocks=blocks(incident, _footer(note.kind)),
+            blocks=blocks(incident, footer(note.kind)),
         )
         return await self._call("chat.update", updating)

@@ -1,0 +1,1 @@
+"""The public status page: customer-facing components and public incident notices."""
