@@ -1,8 +1,6 @@
-"""A change to one record (a finance ticket's status, a status notice's wording) run the
-way every one-click action runs: ``GET`` answers a confirmation page (or its JSON for API
-keys) and changes nothing; ``POST`` carries the CSRF token (checked by the middleware), the
-page's server-minted idempotency key (or an API key's ``Idempotency-Key`` header) and a
-reason, runs the change once per key, and records it in the audit log (``action.<name>``)."""
+"""A change to one record (a finance ticket's status, a status notice's wording), confirmed
+the way every one-click action is (:mod:`api.confirmation`) and recorded in the audit log as
+``action.<name>`` on the record."""
 
 from __future__ import annotations
 
@@ -14,22 +12,14 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from api.confirmation import OUTCOME_SCHEMA, Claim, answer, once, page_wanted, submission
 from api.incidents.actions import requests as idempotency
 from api.incidents.context import incidents_of
 from api.pages import render
 from api.problems import Problem, invalid
-from api.routing import (
-    Endpoint,
-    audit_entry,
-    json_object,
-    media_type_of,
-    principal_of,
-    runtime_of,
-)
+from api.routing import Endpoint, Param, RouteSpec, audit_entry, runtime_of
 from api.runtime import Runtime
 from core.audit import record
-
-REASON_MAX = 1000
 
 
 @dataclass(frozen=True)
@@ -88,37 +78,17 @@ CONFIRMATION_SCHEMA = {
         "idempotency_key": {"type": "string"},
     },
 }
-OUTCOME_SCHEMA = {
-    "type": "object",
-    "required": ["action", "outcome", "result", "replayed"],
-    "properties": {
-        "action": {"type": "string"},
-        "outcome": {"type": "string"},
-        "result": {"type": "object"},
-        "replayed": {"type": "boolean"},
-    },
-}
 FORM_BODY = {
     "application/x-www-form-urlencoded": {"type": "object"},
     "application/json": {"type": "object"},
 }
 
 
-def _via_api_key(request: Request) -> bool:
-    return "authorization" in request.headers
-
-
-def _page_wanted(request: Request) -> bool:
-    wanted = not _via_api_key(request) and "text/html" in request.headers.get("accept", "text/html")
-    request.state.html = wanted
-    return wanted
-
-
 def confirm(change: Change) -> Endpoint:
     async def endpoint(request: Request) -> Response:
         proposal = await change.propose(request)
         key = idempotency.mint(runtime_of(request).keys, change.name)
-        if not _page_wanted(request):
+        if not page_wanted(request):
             inputs = {i.name: i.value for i in proposal.inputs}
             body = {"action": change.name, "will": proposal.will, "inputs": inputs}
             return JSONResponse({**body, "idempotency_key": key})
@@ -127,14 +97,6 @@ def confirm(change: Change) -> Endpoint:
         return render(request, "change_confirm.html", context)
 
     return endpoint
-
-
-async def _fields(request: Request) -> dict[str, str]:
-    if media_type_of(request) == "application/json":
-        data = await json_object(request, empty_ok=True)
-        return {k: str(v) for k, v in data.items() if isinstance(v, str | int)}
-    form = await request.form()
-    return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
 def _values(proposal: Proposal, fields: Mapping[str, str]) -> dict[str, str]:
@@ -147,70 +109,98 @@ def _values(proposal: Proposal, fields: Mapping[str, str]) -> dict[str, str]:
     return values
 
 
-def _key(request: Request, change: Change, fields: Mapping[str, str], actor: str) -> str:
-    if _via_api_key(request):
-        return idempotency.check_client(request.headers.get("idempotency-key"), actor)
-    keys = runtime_of(request).keys
-    return idempotency.check_minted(keys, change.name, fields.get("idempotency_key"))
+@dataclass(frozen=True)
+class _ChangeRun:
+    """A record's change as :func:`api.confirmation.once` runs it; its trace is the audit
+    entry on the record."""
 
+    change: Change
+    edit: Edit
+    claim: Claim
 
-def _reason(request: Request, fields: Mapping[str, str]) -> str:
-    minimum = incidents_of(request).settings.reason_min_chars
-    reason = fields.get("reason", "").strip()
-    if len(reason) < minimum:
-        raise invalid("reason", f"say why, in at least {minimum} characters")
-    return reason[:REASON_MAX]
+    async def apply(self) -> Done:
+        return await self.change.apply(self.edit)
 
+    def kept(self, done: Done) -> dict[str, Any]:
+        return {"outcome": done.message, "result": dict(done.result), "back": done.back}
 
-async def _once(request: Request, change: Change, key: str, edit: Edit) -> tuple[Done, bool]:
-    runtime = edit.runtime
-    target = change.target(request)
-    async with runtime.ops.connection() as conn:
-        previous = await idempotency.claim(conn, key, change.name, edit.actor, target, edit.reason)
-    if previous is not None:
-        if previous.status != "done":
-            raise Problem(409, "this request is still running; it runs once")
-        stored = previous.result
-        return Done(stored["outcome"], stored["result"], stored["back"]), True
-    audit = {"target_type": change.target_type, "target_id": target, "reason": edit.reason}
-    try:
-        done = await change.apply(edit)
-    except Problem as problem:
-        async with runtime.ops.connection() as conn:
-            await idempotency.release(conn, key)
-        details = {"idempotency_key": key, "status": problem.status}
-        failed = audit_entry(
-            request, f"action.{change.name}", outcome="failed", details=details, **audit
+    def replay(self, kept: Mapping[str, Any]) -> Done:
+        return Done(kept["outcome"], kept["result"], kept["back"])
+
+    async def failed(self, problem: Problem) -> None:
+        await self._record("failed", {"idempotency_key": self.claim.key, "status": problem.status})
+
+    async def succeeded(self, done: Done) -> None:
+        await self._record("ok", {"idempotency_key": self.claim.key, **done.result})
+
+    async def _record(self, outcome: str, details: dict[str, Any]) -> None:
+        edit = self.edit
+        entry = audit_entry(
+            edit.request,
+            f"action.{self.change.name}",
+            target_type=self.change.target_type,
+            target_id=self.claim.target,
+            reason=edit.reason,
+            outcome=outcome,
+            details=details,
         )
-        await record(runtime.ops, failed)
-        raise
-    async with runtime.ops.connection() as conn:
-        stored = {"outcome": done.message, "result": dict(done.result), "back": done.back}
-        await idempotency.finish(conn, key, "done", stored)
-    details = {"idempotency_key": key, **done.result}
-    entry = audit_entry(request, f"action.{change.name}", details=details, **audit)
-    await record(runtime.ops, entry)
-    return done, False
+        await record(edit.runtime.ops, entry)
 
 
 def run(change: Change) -> Endpoint:
     async def endpoint(request: Request) -> Response:
-        runtime, actor = runtime_of(request), principal_of(request).name
-        html = _page_wanted(request)
-        fields = await _fields(request)
-        key = _key(request, change, fields, actor)
-        reason = _reason(request, fields)
-        values = _values(await change.propose(request), fields)
-        edit = Edit(runtime, request, actor, reason, values, incidents_of(request).clock())
-        done, replayed = await _once(request, change, key, edit)
-        body = {
-            "action": change.name,
-            "outcome": done.message,
-            "result": dict(done.result),
-            "replayed": replayed,
-        }
-        if not html:
-            return JSONResponse(body)
-        return render(request, "change_done.html", {"change": change, "back": done.back, **body})
+        sent = await submission(request, change.name)
+        values = _values(await change.propose(request), sent.fields)
+        now = incidents_of(request).clock()
+        edit = Edit(runtime_of(request), request, sent.actor, sent.reason, values, now)
+        claim = Claim(sent.key, change.name, sent.actor, change.target(request), sent.reason)
+        done, replayed = await once(edit.runtime.ops, claim, _ChangeRun(change, edit, claim))
+        context = {"change": change, "back": done.back}
+        return answer(request, change.name, done, replayed, "change_done.html", context)
 
     return endpoint
+
+
+def change_routes(
+    change: Change,
+    path: str,
+    name: str,
+    permission: str,
+    params: tuple[Param, ...],
+    tags: tuple[str, ...],
+    shows: str = "what it will do",
+    errors: Mapping[int, str] | None = None,
+    run_errors: Mapping[int, str] | None = None,
+) -> list[RouteSpec]:
+    """The two routes of ``change`` at ``path``, for ``permission``, tagged ``tags`` and
+    ``actions``: ``GET`` (route ``name``), the confirmation page, which ``shows`` something
+    and changes nothing, with ``errors``; ``POST`` (route ``<name>_run``), which runs the
+    change, with ``run_errors``."""
+    return [
+        RouteSpec(
+            path,
+            name,
+            confirm(change),
+            permission,
+            "html",
+            f"{change.title}: {shows} (changes nothing)",
+            params=params,
+            tags=(*tags, "actions"),
+            alternatives={"application/json": CONFIRMATION_SCHEMA},
+            errors=errors or {},
+        ),
+        RouteSpec(
+            path,
+            f"{name}_run",
+            run(change),
+            permission,
+            "html",
+            f"{change.title}: run it (once per idempotency key)",
+            methods=("POST",),
+            params=params,
+            tags=(*tags, "actions"),
+            alternatives={"application/json": OUTCOME_SCHEMA},
+            body=FORM_BODY,
+            errors=run_errors or {},
+        ),
+    ]

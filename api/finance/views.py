@@ -9,18 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from api.confirmed_changes import (
-    CONFIRMATION_SCHEMA,
-    FORM_BODY,
-    OUTCOME_SCHEMA,
-    Change,
-    Done,
-    Edit,
-    Input,
-    Proposal,
-    confirm,
-    run,
-)
+from api.confirmed_changes import Change, Done, Edit, Input, Proposal, change_routes
 from api.drilldowns.render import jsonable
 from api.drilldowns.spec import Field, Filter, ListView
 from api.drilldowns.views import list_routes
@@ -203,34 +192,8 @@ OWNER_PARAM = Param("owner", {"type": "string", "maxLength": 200}, "the owner to
 
 
 def _change_routes(change: Change, path: str, name: str, param: Param) -> list[RouteSpec]:
-    params = (ID, param)
-    return [
-        RouteSpec(
-            path,
-            name,
-            confirm(change),
-            MANAGE,
-            "html",
-            f"{change.title}: what it will do (changes nothing)",
-            params=params,
-            tags=(*TAGS, "actions"),
-            alternatives={"application/json": CONFIRMATION_SCHEMA},
-        ),
-        RouteSpec(
-            path,
-            f"{name}_run",
-            run(change),
-            MANAGE,
-            "html",
-            f"{change.title}: run it (once per idempotency key)",
-            methods=("POST",),
-            params=params,
-            tags=(*TAGS, "actions"),
-            alternatives={"application/json": OUTCOME_SCHEMA},
-            body=FORM_BODY,
-            errors={404: "no such finance ticket", 409: "the ticket cannot make this change"},
-        ),
-    ]
+    run_errors = {404: "no such finance ticket", 409: "the ticket cannot make this change"}
+    return change_routes(change, path, name, MANAGE, (ID, param), TAGS, run_errors=run_errors)
 
 
 def routes() -> list[RouteSpec]:

@@ -8,18 +8,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from api.confirmed_changes import (
-    CONFIRMATION_SCHEMA,
-    FORM_BODY,
-    OUTCOME_SCHEMA,
-    Change,
-    Done,
-    Edit,
-    Input,
-    Proposal,
-    confirm,
-    run,
-)
+from api.confirmed_changes import Change, Done, Edit, Input, Proposal, change_routes
 from api.drilldowns.render import jsonable
 from api.incidents.context import incidents_of
 from api.pages import render
@@ -191,30 +180,15 @@ def routes() -> list[RouteSpec]:
             schema=STATUS_SCHEMA,
             tags=TAGS,
         ),
-        RouteSpec(
+        *change_routes(
+            WORDING,
             wording,
             "status_notice_wording",
-            confirm(WORDING),
             MANAGE,
-            "html",
-            f"{WORDING.title}: the current words, to edit (changes nothing)",
-            params=(ID,),
-            tags=(*TAGS, "actions"),
-            alternatives={"application/json": CONFIRMATION_SCHEMA},
-            errors={404: "no such status notice"},
-        ),
-        RouteSpec(
-            wording,
-            "status_notice_wording_run",
-            run(WORDING),
-            MANAGE,
-            "html",
-            f"{WORDING.title}: run it (once per idempotency key)",
-            methods=("POST",),
-            params=(ID,),
-            tags=(*TAGS, "actions"),
-            alternatives={"application/json": OUTCOME_SCHEMA},
-            body=FORM_BODY,
-            errors={404: "no such status notice"},
+            (ID,),
+            TAGS,
+            "the current words, to edit",
+            {404: "no such status notice"},
+            {404: "no such status notice"},
         ),
     ]

@@ -4,19 +4,21 @@ idempotency key)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from api.confirmation import OUTCOME_SCHEMA, answer, page_wanted, submission
 from api.incidents.actions import requests as idempotency
 from api.incidents.actions.catalog import ACTIONS
 from api.incidents.actions.perform import Caller, perform
-from api.incidents.actions.spec import ActionSpec, Context, Input, Outcome, Target
+from api.incidents.actions.spec import ActionSpec, Context, Input, Target
 from api.incidents.context import Incidents, incidents_of
 from api.pages import render
 from api.problems import invalid
-from api.routing import Param, RouteSpec, json_object, media_type_of, principal_of, runtime_of
+from api.routing import Param, RouteSpec, principal_of, runtime_of
 
 TAGS = ("actions",)
 CONFIRMATION_SCHEMA = {
@@ -46,16 +48,6 @@ CONFIRMATION_SCHEMA = {
 }
 # Form fields every POST may carry besides the action's own.
 FORM_FIELDS = ("csrf_token", "idempotency_key")
-OUTCOME_SCHEMA = {
-    "type": "object",
-    "required": ["action", "outcome", "result", "replayed"],
-    "properties": {
-        "action": {"type": "string"},
-        "outcome": {"type": "string"},
-        "result": {"type": "object"},
-        "replayed": {"type": "boolean"},
-    },
-}
 TARGET_PARAMS = (
     Param("alertname", {"type": "string", "maxLength": 200}, "the alert acted on"),
     Param("incident", {"type": "integer", "minimum": 1}, "the incident acted on"),
@@ -100,17 +92,6 @@ def target_of(request: Request) -> Target:
     )
 
 
-def _via_api_key(request: Request) -> bool:
-    return "authorization" in request.headers
-
-
-def _page_wanted(request: Request) -> bool:
-    """People get pages (and error pages); API keys and JSON clients get JSON."""
-    wanted = not _via_api_key(request) and "text/html" in request.headers.get("accept", "text/html")
-    request.state.html = wanted
-    return wanted
-
-
 def _choices(item: Input, incidents: Incidents) -> tuple[str, ...] | None:
     return item.choices(incidents) if item.choices is not None else None
 
@@ -141,7 +122,7 @@ def _value(item: Input, raw: str, incidents: Incidents) -> Any:
     return parts[0] if parts else None
 
 
-def inputs_of(spec: ActionSpec, fields: dict[str, str], incidents: Incidents) -> dict[str, Any]:
+def inputs_of(spec: ActionSpec, fields: Mapping[str, str], incidents: Incidents) -> dict[str, Any]:
     """The action's inputs from the form or JSON body; a field the action does not take is
     refused, never ignored."""
     known = {*FORM_FIELDS, spec.reason_field, *(i.name for i in spec.inputs)}
@@ -179,7 +160,7 @@ def confirm_page(spec: ActionSpec) -> Any:
         target = target_of(request)
         summary = await spec.summarize(runtime, incidents, target)
         key = idempotency.mint(runtime.keys, spec.name)
-        if not _page_wanted(request):
+        if not page_wanted(request):
             body = {
                 "action": spec.name,
                 "target": target.as_dict(),
@@ -203,58 +184,20 @@ def confirm_page(spec: ActionSpec) -> Any:
     return endpoint
 
 
-async def _form_or_json(request: Request) -> dict[str, str]:
-    if media_type_of(request) == "application/json":
-        data = await json_object(request, empty_ok=True)
-        for name, value in data.items():
-            if isinstance(value, bool) or not isinstance(value, str | int):
-                raise invalid(name, "a string (a list: comma-separated)")
-        return {k: str(v) for k, v in data.items()}
-    form = await request.form()
-    return {k: v for k, v in form.items() if isinstance(v, str)}
-
-
-def _reason(fields: dict[str, str], minimum: int, name: str = "reason") -> str:
-    reason = fields.get(name, "").strip()
-    if len(reason) < minimum:
-        raise invalid(name, f"say why, in at least {minimum} characters")
-    return reason[:1000]
-
-
-def _answer(request: Request, spec: ActionSpec, outcome: Outcome, replayed: bool) -> Response:
-    body = {
-        "action": spec.name,
-        "outcome": outcome.message,
-        "result": dict(outcome.result),
-        "replayed": replayed,
-    }
-    status = 200
-    if not request.state.html:
-        return JSONResponse(body, status_code=status)
-    return render(request, "action_done.html", {"spec": spec, **body}, status=status)
-
-
 def run_action(spec: ActionSpec) -> Any:
     async def endpoint(request: Request) -> Response:
         runtime, incidents = runtime_of(request), incidents_of(request)
-        principal = principal_of(request)
-        _page_wanted(request)
-        fields = await _form_or_json(request)
-        if _via_api_key(request):
-            key = idempotency.check_client(request.headers.get("idempotency-key"), principal.name)
-        else:
-            key = idempotency.check_minted(runtime.keys, spec.name, fields.get("idempotency_key"))
-        reason = _reason(fields, incidents.settings.reason_min_chars, spec.reason_field)
-        inputs = inputs_of(spec, fields, incidents)
+        sent = await submission(request, spec.name, spec.reason_field)
+        inputs = inputs_of(spec, sent.fields, incidents)
         target = target_of(request)
         ctx = Context(
-            runtime, incidents, principal.name, reason, target, key, incidents.clock(), inputs
+            runtime, incidents, sent.actor, sent.reason, target, sent.key, incidents.clock(), inputs
         )
         state = request.scope.get("state", {})
         address = request.client.host if request.client else None
-        caller = Caller(principal.role, state.get("request_id"), address)
+        caller = Caller(principal_of(request).role, state.get("request_id"), address)
         outcome, replayed = await perform(spec, ctx, caller)
-        return _answer(request, spec, outcome, replayed)
+        return answer(request, spec.name, outcome, replayed, "action_done.html", {"spec": spec})
 
     return endpoint
 
