@@ -11,6 +11,9 @@ from core import recording_rules as rec
 from core.settings import Thresholds
 from dashboards import command_center
 
+# 5xx responses in the last 5 minutes: a ratio over a handful of requests is chance.
+API_5XX_5M = 'sum(increase(opsdeck_api_requests_total{status_class="5xx"}[5m]))'
+
 
 def service_down(service: str) -> str:
     """The exporter reads a service down when its latest check failed *or* is older than
@@ -56,13 +59,13 @@ def seed_alerts(t: Thresholds) -> list[Alert]:
         ),
         Alert(
             "ApiErrorRateHigh",
-            f"{rec.API_5XX_RATIO} > {t.api_5xx_rate}",
+            f"{rec.API_5XX_RATIO} > {t.api_5xx_rate} and {API_5XX_5M} >= {t.api_5xx_min_errors}",
             "2m",
             "high",
             "platform",
             f"API 5xx responses above {pct(t.api_5xx_rate)} over 5 minutes",
             "{value} of API responses in the last 5 minutes were 5xx "
-            f"(threshold {pct(t.api_5xx_rate)}).",
+            f"(threshold {pct(t.api_5xx_rate)}, and at least {t.api_5xx_min_errors} of them).",
             PERCENT,
             "Page on-call and open an incident; find the failing routes in the API logs.",
             cc,

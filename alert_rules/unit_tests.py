@@ -118,8 +118,8 @@ CASES: dict[str, Case] = {
     ),
     "ApiErrorRateHigh": Case(
         {
-            f'opsdeck_api_requests_total{{{API},status_class="5xx"}}': "0+5x90",
-            f'opsdeck_api_requests_total{{{API},status_class="2xx"}}': "0+95x90",
+            f'opsdeck_api_requests_total{{{API},status_class="5xx"}}': "0+20x90",
+            f'opsdeck_api_requests_total{{{API},status_class="2xx"}}': "0+380x90",
         },
         "5%",
         onset=1,
@@ -266,6 +266,17 @@ CASES: dict[str, Case] = {
 # Beyond the case that shows an alert firing: its other branches, and inputs that must
 # leave it quiet. Group names are "<alert> (<key>)".
 MORE_CASES: dict[str, dict[str, Case]] = {
+    "ApiErrorRateHigh": {
+        # 2 % of a quiet platform's requests, but one 5xx a minute: five in 5 minutes.
+        "a handful": Case(
+            {
+                f'opsdeck_api_requests_total{{{API},status_class="5xx"}}': "0+1x90",
+                f'opsdeck_api_requests_total{{{API},status_class="2xx"}}': "0+49x90",
+            },
+            "2%",
+            fires=False,
+        ),
+    },
     "BookingApiDown": {
         # The last check (minute 2) passed, then none came: the exporter reads the API down
         # once that check is older than the staleness threshold (minute 4).

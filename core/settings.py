@@ -220,6 +220,10 @@ class Thresholds(Section):
 
     booking_conflict_rate: Ratio = 0.001
     api_5xx_rate: Ratio = 0.01
+    # ...and at least this many 5xx in those 5 minutes: on a quiet platform (a few hundred
+    # requests in 5 minutes, 0.3 % of them 5xx as usual) three unlucky errors are already
+    # 1 %, and that is chance, not an outage.
+    api_5xx_min_errors: Annotated[int, Field(ge=1)] = 10
     webhook_queue_depth: Annotated[int, Field(ge=0)] = 50
     reconciliation_drift: Ratio = 0.005
     reconciliation_drift_suspend_payouts: Ratio = 0.01
