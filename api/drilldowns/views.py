@@ -117,7 +117,16 @@ def _query_for(params: ListParams, view: ListView, **extra: Any) -> dict[str, An
 
 
 def _encode(query: Mapping[str, Any]) -> str:
-    return urlencode({k: v for k, v in query.items() if v is not None}, doseq=True)
+    """A query string the same route reads back: booleans as ``true``/``false``."""
+
+    def text(value: Any) -> Any:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, list | tuple):
+            return [text(v) for v in value]
+        return value
+
+    return urlencode({k: text(v) for k, v in query.items() if v is not None}, doseq=True)
 
 
 def next_cursor(runtime: Runtime, view: ListView, params: ListParams, page: Page) -> str | None:

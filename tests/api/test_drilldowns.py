@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -515,3 +516,20 @@ async def test_calendar_syncs_and_support_tickets_as_the_command_center_links_th
         assert "Support tickets" in page.text
     async with api.key_client(Role.FINANCE) as client:
         assert (await client.get("/api/v1/calendar-syncs")).status_code == 403
+
+
+async def test_a_boolean_filter_survives_the_pages_own_links(api: Harness) -> None:
+    """The page's next, first and export links carry a true/false filter as the route reads
+    it back (``true``, not Python's ``True``), so following them answers 200."""
+    async with api.key_client(Role.SUPER_ADMIN) as client:
+        page = await client.get("/bookings?double_booked=false&from=now-30d&to=now&limit=5")
+        assert page.status_code == 200, page.text[:300]
+        links = [
+            href.replace("&amp;", "&")
+            for href in re.findall(r'href="(/(?:api/v1/)?bookings[^"]*\?[^"]+)"', page.text)
+        ]
+        assert any("cursor=" in link for link in links), links
+        for link in links:
+            assert "double_booked=false" in link, link
+            answer = await client.get(link)
+            assert answer.status_code == 200, f"{link}: {answer.text[:200]}"

@@ -3,7 +3,10 @@ ApiErrorRateHigh, the real Alertmanager posts to a real opsdeck API, an incident
 escalation engine posts to Slack (with buttons) and PagerDuty (local HTTPS fakes); a signed
 Slack "Acknowledge" stops escalation and acknowledges in PagerDuty with the same
 dedup_key; "Mute 1h" makes one real silence and Alertmanager shows the alert suppressed;
-the alert resolving (after the silence is lifted) resolves the incident."""
+the alert resolving (after the silence is lifted) resolves the incident. Then the booking
+API's checks fail for a while: BookingApiDown fires and resolves through the same path, and
+the public status page, signed out, shows its notice while it fires and its resolution
+after."""
 
 from __future__ import annotations
 
@@ -32,6 +35,7 @@ from tests.alerting.stack import SECRETS, Stack, monitoring_stack
 from tests.api.conftest import api_settings
 from tests.incidents.conftest import incident_settings
 from tests.incidents.fakes import Fake, https_fake
+from tests.status.public_view import INTERNAL, public_text
 
 # Its stack may wait for another test file's stack (tests.alerting.stack) first.
 pytestmark = [pytest.mark.slow, pytest.mark.anyio, pytest.mark.timeout(1500)]
@@ -43,6 +47,8 @@ SIGNING_SECRET = "e2e-slack-signing-secret-0123456789"
 BURST_MINUTES = 0.8
 FIRE_TIMEOUT = 150.0
 RESOLVE_TIMEOUT = 420.0
+# The booking API's checks fail this long: several checks (one every 15 s), then it is up.
+DOWN_MINUTES = 0.75
 # One transient failure is retried after 5 s (IncidentSettings.retry_schedule_seconds).
 PAGER_TIMEOUT = 30.0
 
@@ -254,3 +260,47 @@ async def _resolved_in_pagerduty(world: World, dedup: str) -> None:
             (dedup,),
         )
         raise AssertionError(f"{exc}; notifications {queue}") from exc
+
+
+async def _public(world: World) -> tuple[str, dict[str, Any]]:
+    """The status page and its JSON, signed out (the API runs in this event loop)."""
+    async with httpx.AsyncClient(base_url=world.api_url, timeout=10) as anonymous:
+        page = await anonymous.get("/status", headers={"Accept": "text/html"})
+        data = await anonymous.get("/api/v1/status")
+    assert page.status_code == 200, page.text[:300]
+    assert data.status_code == 200, data.text[:300]
+    shown: dict[str, Any] = data.json()
+    return page.text, shown
+
+
+async def _booking_notice(world: World) -> dict[str, Any] | None:
+    notices = [n for n in (await _public(world))[1]["notices"] if n["component"] == "Booking API"]
+    return notices[-1] if notices else None
+
+
+async def _notice_is(world: World, status: str) -> bool:
+    return ((await _booking_notice(world)) or {}).get("status") == status
+
+
+async def test_booking_api_down_shows_on_the_public_status_page(world: World) -> None:
+    stack = world.stack
+    assert await _booking_notice(world) is None
+    await anyio.to_thread.run_sync(
+        lambda: inject(
+            "service-down", stack.db_url, stack.db_url, world.settings.thresholds, DOWN_MINUTES, 7
+        )
+    )
+    await _until("a public notice", lambda: _notice_is(world, "investigating"), FIRE_TIMEOUT)
+    (incident,) = world.sql(
+        "SELECT id FROM ops.incidents WHERE alertname = 'BookingApiDown' AND resolved_at IS NULL"
+    )
+    page, data = await _public(world)
+    assert {c["id"]: c["status"] for c in data["components"]}["booking_api"] == "major_outage"
+    assert not INTERNAL.search(public_text(page, data)), INTERNAL.search(public_text(page, data))
+
+    await _until("the notice resolved", lambda: _notice_is(world, "resolved"), RESOLVE_TIMEOUT)
+    assert _status(world, incident[0]) == "resolved"
+    page, data = await _public(world)
+    assert {c["id"]: c["status"] for c in data["components"]}["booking_api"] == "operational"
+    assert "Booking API is working normally again." in page
+    assert not INTERNAL.search(public_text(page, data)), INTERNAL.search(public_text(page, data))

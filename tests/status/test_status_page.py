@@ -5,7 +5,6 @@ operator; reachable without signing in and free of internal names."""
 
 from __future__ import annotations
 
-import re
 import uuid
 from typing import Any
 
@@ -16,15 +15,10 @@ from api.rbac import Role
 from tests.api.conftest import Harness
 from tests.incidents.actions_client import click, confirmation, submit
 from tests.incidents.conftest import AM_TOKEN, alert, notification
+from tests.status.public_view import INTERNAL, public_text
 
 pytestmark = pytest.mark.anyio
 AUTH = {"Authorization": f"Bearer {AM_TOKEN}"}
-# What the page must never show: the alert, its labels, the team, the people, the hosts.
-INTERNAL = re.compile(
-    r"BookingApiDown|HookTest|booking_api\b|critical|platform|alertmanager|prometheus|"
-    r"opsdeck|-user\b|localhost|runbook",
-    re.IGNORECASE,
-)
 
 
 def _checks(api: Harness, rows: list[tuple[str, str, bool]]) -> None:
@@ -55,11 +49,7 @@ async def _public(api: Harness) -> tuple[httpx.Response, httpx.Response]:
 
 
 def _public_text(page: httpx.Response, data: httpx.Response) -> str:
-    body = re.sub(r'data-component="[a-z_]+"', "", page.text)  # ids, not words
-    shown = data.json()
-    for component in shown["components"]:
-        component.pop("id")
-    return body + repr(shown)
+    return public_text(page.text, data.json())
 
 
 def _notice(data: httpx.Response) -> dict[str, Any]:
