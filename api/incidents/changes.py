@@ -15,6 +15,7 @@ import psycopg
 from api.incidents import escalation
 from api.incidents.queries import incidents as sql
 from api.incidents.timeline import add_event
+from api.status import notices as status_notices
 from core.oncall import OnCall
 from core.settings import IncidentSettings
 
@@ -50,6 +51,7 @@ async def reopen(conn: Conn, incident: int, change: Change) -> bool:
         conn, incident, change.team(row[0]), change.at, change.oncall, change.settings
     )
     await escalation.update_slack(conn, incident, f"reopened:{change.actor}", change.at)
+    await status_notices.reopened(conn, incident, change.at)
     return True
 
 

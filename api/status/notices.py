@@ -91,6 +91,11 @@ async def resolved(conn: Conn, incident: int, now: datetime) -> None:
     await _move(conn, incident, "resolved", now, only_from="")
 
 
+async def reopened(conn: Conn, incident: int, now: datetime) -> None:
+    """``incident`` was reopened: its resolved notice is investigating again."""
+    await _move(conn, incident, "investigating", now, only_from="resolved")
+
+
 async def edit(
     conn: Conn, notice: int, title: str, message: str, author: str, now: datetime
 ) -> None:

@@ -114,6 +114,14 @@ async def test_booking_api_down_end_to_end(api: Harness) -> None:
     assert "Booking API is working normally again." in page.text
     assert not INTERNAL.search(_public_text(page, data))
 
+    async with await api.session_client(Role.OPS) as ops:
+        done = await click(ops, f"/actions/reopen?incident={incident}", "it is failing again")
+        assert done.status_code == 200, done.text[:300]
+    _, data = await _public(api)
+    notice = _notice(data)
+    assert notice["status"] == "investigating"
+    assert notice["resolved_at"] is None
+
 
 async def test_an_internal_alert_opens_no_notice(api: Harness) -> None:
     before = api.sql("SELECT count(*) FROM ops.status_notices")[0][0]
