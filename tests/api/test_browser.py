@@ -209,10 +209,12 @@ def _command_center_link(panel: str, title: str) -> str:
 
 
 def _column(page: Page, label: str) -> list[str]:
-    """The cells of the column headed ``label`` in the page's table of rows."""
+    """The cells of the column headed ``label`` in the page's table of rows (a page whose
+    bounded scan found none shows one "Nothing matches." cell instead: no rows)."""
     headers = page.locator("table.rows thead th").all_inner_texts()
     index = headers.index(label) + 1
-    return page.locator(f"table.rows tbody tr td:nth-child({index})").all_inner_texts()
+    rows = "table.rows tbody tr:not(:has(td.muted))"
+    return page.locator(f"{rows} td:nth-child({index})").all_inner_texts()
 
 
 def _walk(page: Page, label: str, check: Callable[[], None]) -> list[str]:
