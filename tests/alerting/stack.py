@@ -42,8 +42,6 @@ from tests.exporters.harness import Exporter, Traffic, db_now
 from tests.webhooks.harness import WorkerProcess, endpoint, workers
 from tests.webhooks.servers import partner
 
-# Monitoring stacks running at once in one test run (see _stack_slot).
-STACKS_AT_ONCE = 2
 # Scrape and rule evaluation interval of the test stacks; also each scrape's timeout, which
 # a busy 2-core machine needs to be more than one second.
 SCRAPE_SECONDS = 2
@@ -306,31 +304,18 @@ def _leader_caught_up(replicas: list[Exporter], until: datetime) -> None:
 
 
 @contextmanager
-def _stack_slot() -> Iterator[None]:
-    """Parallel test processes run at most :data:`STACKS_AT_ONCE` monitoring stacks at a
-    time: more stacks (each with its own traffic, exporter, Prometheus and Alertmanager) on
-    2 cores slow scrapes past their timeout. A slot is a lock file per test run, held until
-    the stack stops."""
+def _one_stack_at_a_time() -> Iterator[None]:
+    """Parallel test processes run one monitoring stack at a time: two stacks (each with its
+    own traffic, exporter, Prometheus and Alertmanager) on 2 cores slow scrapes past their
+    timeout. The lock is per test run and released when the stack stops."""
     run = os.environ.get("PYTEST_XDIST_TESTRUNUID", str(os.getpid()))
-    paths = [
-        Path(tempfile.gettempdir()) / f"opsdeck-monitoring-stack-{run}-{slot}.lock"
-        for slot in range(STACKS_AT_ONCE)
-    ]
-    while True:
-        for path in paths:
-            lock = path.open("w")
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                lock.close()
-                continue
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-                lock.close()
-            return
-        time.sleep(0.5)
+    path = Path(tempfile.gettempdir()) / f"opsdeck-monitoring-stack-{run}.lock"
+    with path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @contextmanager
@@ -354,7 +339,7 @@ def monitoring_stack(
     url = with_database(admin_url, name)
     supervisor = Supervisor()
     with ExitStack() as cleanup:
-        cleanup.enter_context(_stack_slot())
+        cleanup.enter_context(_one_stack_at_a_time())
         cleanup.callback(drop_database, admin_url, name)
         http = HttpSink().start()
         cleanup.callback(http.stop)
