@@ -244,3 +244,16 @@ def inject(
         platform.commit()
         ops.commit()
     return done
+
+
+def end(kind: str, ops_url: str) -> bool:
+    """End a stream anomaly before its time, as when the failing service comes back: every
+    running live stream is normal again within a second. Whether it was still running."""
+    if kind not in STREAM_KINDS:
+        raise InjectionError(
+            f"{kind!r} is not a stream anomaly; those are {', '.join(sorted(STREAM_KINDS))}"
+        )
+    with connect(ops_url, application_name=APPLICATION) as ops:
+        ended = ops.execute(q.END_ANOMALY, (kind,)).rowcount
+        ops.commit()
+    return ended > 0

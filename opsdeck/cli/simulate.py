@@ -53,12 +53,21 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("--inject", action="append", choices=INJECTION_KINDS, default=[])
     parser.add_argument("--inject-minutes", type=float, default=10.0)
+    parser.add_argument(
+        "--end",
+        action="append",
+        choices=INJECTION_KINDS,
+        default=[],
+        help="end a running stream anomaly now, as when the failing service comes back",
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    if args.backfill is None and not args.live and not args.inject:
-        raise CommandError("say what to simulate: --backfill DAYS, --live and/or --inject KIND", 2)
+    if args.backfill is None and not args.live and not args.inject and not args.end:
+        raise CommandError(
+            "say what to simulate: --backfill DAYS, --live, --inject KIND and/or --end KIND", 2
+        )
     if args.backfill is not None and args.backfill <= 0:
         raise CommandError("--backfill takes a positive number of days", 2)
     if args.rate is not None and args.rate <= 0:
@@ -68,6 +77,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     require_service(settings, "simulate")
     ops_url = settings.require("database_url", "opsdeck simulate")
     platform_url = settings.platform_url or ops_url
+    _end_all(args.end, ops_url)
     if args.backfill is not None:
         _backfill(args, settings, platform_url)
     if args.live:
@@ -149,6 +159,17 @@ def _inject_all(
                 f"  ({kind} acts through the live stream: it reaches a running "
                 "'opsdeck simulate --live' or 'opsdeck demo')"
             )
+
+
+def _end_all(kinds: list[str], ops_url: str) -> None:
+    from simulator.inject import InjectionError, end
+
+    for kind in kinds:
+        try:
+            ended = end(kind, ops_url)
+        except InjectionError as exc:
+            raise CommandError(f"--end {kind}: {exc}", 2) from exc
+        print(f"ended {kind}" if ended else f"{kind} was not running")
 
 
 def _live(args: argparse.Namespace, settings: Settings, platform_url: str, ops_url: str) -> None:

@@ -234,3 +234,6 @@ SET_ANOMALY = """
 INSERT INTO ops.simulator_anomalies (kind, until) VALUES (%s, now() + %s * interval '1 second')
 ON CONFLICT (kind) DO UPDATE SET until = EXCLUDED.until, created_at = now()
 """
+END_ANOMALY = """
+UPDATE ops.simulator_anomalies SET until = now() WHERE kind = %s AND until > now()
+"""

@@ -1,12 +1,13 @@
-"""End to end: the simulator injects ``api-5xx-burst``, the real Prometheus fires
-ApiErrorRateHigh, the real Alertmanager posts to a real opsdeck API, an incident opens, the
-escalation engine posts to Slack (with buttons) and PagerDuty (local HTTPS fakes); a signed
-Slack "Acknowledge" stops escalation and acknowledges in PagerDuty with the same
-dedup_key; "Mute 1h" makes one real silence and Alertmanager shows the alert suppressed;
-the alert resolving (after the silence is lifted) resolves the incident. Then the booking
-API's checks fail for a while: BookingApiDown fires and resolves through the same path, and
-the public status page, signed out, shows its notice while it fires and its resolution
-after."""
+"""End to end: the payment webhook handler's health checks fail (the simulator's
+``webhook-handler-down``), the real Prometheus fires PaymentWebhookHandlerDown, the real
+Alertmanager posts to a real opsdeck API, an incident opens, the escalation engine posts to
+Slack (with buttons) and PagerDuty (local HTTPS fakes); a signed Slack "Acknowledge" stops
+escalation and acknowledges in PagerDuty with the same dedup_key; "Mute 1h" makes one real
+silence and Alertmanager shows the alert suppressed; the handler coming back (after the
+silence is lifted) resolves the alert and the incident. Then the booking API's checks fail
+for a while: BookingApiDown fires and resolves through the same path, and the public status
+page, signed out, shows its notice while it fires and, once the API is back, its
+resolution."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from api.app import create_app
 from api.incidents.slack_signature import sign
 from core.settings import Settings
 from opsdeck.embedded import free_port
-from simulator.inject import inject
+from simulator.inject import end, inject
 from tests.alerting.sinks import PAGERDUTY
 from tests.alerting.stack import SECRETS, Stack, monitoring_stack
 from tests.api.conftest import api_settings
@@ -39,16 +40,14 @@ from tests.status.public_view import INTERNAL, public_text
 
 # Its stack may wait for another test file's stack (tests.alerting.stack) first.
 pytestmark = [pytest.mark.slow, pytest.mark.anyio, pytest.mark.timeout(1500)]
-ALERT = "ApiErrorRateHigh"
+ALERT = "PaymentWebhookHandlerDown"
+KIND = "webhook-handler-down"
 SIGNING_SECRET = "e2e-slack-signing-secret-0123456789"
-# 6 % errors for this long cross 1 % of the 5-minute ratio over the minute or so of
-# history Prometheus has. The alert resolves once the burst has left the 5-minute window
-# (the baseline's own 5xx keep the ratio above 1 % until then): about 5 minutes after it.
-BURST_MINUTES = 0.8
+# A service stays down until the test brings it back (``simulate --end``), well before.
+DOWN_MINUTES = 15.0
 FIRE_TIMEOUT = 150.0
-RESOLVE_TIMEOUT = 420.0
-# The booking API's checks fail this long: several checks (one every 15 s), then it is up.
-DOWN_MINUTES = 0.75
+# A check every 15 s, then a scrape, an evaluation and Alertmanager's group interval.
+RESOLVE_TIMEOUT = 120.0
 # One transient failure is retried after 5 s (IncidentSettings.retry_schedule_seconds).
 PAGER_TIMEOUT = 30.0
 
@@ -169,12 +168,11 @@ def _alertmanager_state(world: World) -> str | None:
     return states[0] if states else None
 
 
-async def test_from_a_5xx_burst_to_a_resolved_incident(world: World) -> None:
+async def test_from_a_failing_service_to_a_resolved_incident(world: World) -> None:
     stack, fake = world.stack, world.fake
+    thresholds = world.settings.thresholds
     await anyio.to_thread.run_sync(
-        lambda: inject(
-            "api-5xx-burst", stack.db_url, stack.db_url, world.settings.thresholds, BURST_MINUTES, 7
-        )
+        lambda: inject(KIND, stack.db_url, stack.db_url, thresholds, DOWN_MINUTES, 7)
     )
     await _until("incident from Alertmanager", lambda: _incident(world) is not None, FIRE_TIMEOUT)
     incident, status, dedup = _incident(world) or ()
@@ -222,8 +220,9 @@ async def test_from_a_5xx_burst_to_a_resolved_incident(world: World) -> None:
     assert len(silences) == 1
     assert silences[0]["matchers"][0]["value"] == ALERT
 
-    # A silenced alert's resolution is muted too: lift the silence, then let it resolve.
+    # A silenced alert's resolution is muted too: lift the silence, then bring it back.
     httpx.delete(f"{stack.alertmanager_url}/api/v2/silence/{silences[0]['id']}", timeout=10)
+    assert await anyio.to_thread.run_sync(lambda: end(KIND, stack.db_url))
     try:
         await _until(
             "the incident resolved",
@@ -231,12 +230,12 @@ async def test_from_a_5xx_burst_to_a_resolved_incident(world: World) -> None:
             RESOLVE_TIMEOUT,
         )
     except AssertionError as exc:
-        ratio = stack.query("opsdeck:api_requests:ratio_5xx_rate5m")
+        up = stack.query('opsdeck_service_up{service="payment_webhook_handler"}')
         alerts = world.sql("SELECT incident_id, fingerprint, status FROM ops.incident_alerts")
         state = _alertmanager_state(world)
         opened = world.sql("SELECT id, status, group_key FROM ops.incidents ORDER BY id")
         raise AssertionError(
-            f"{exc}; ratio {ratio}; Alertmanager {state}; {alerts}; incidents {opened}"
+            f"{exc}; service up {up}; Alertmanager {state}; {alerts}; incidents {opened}"
         ) from exc
     await _resolved_in_pagerduty(world, dedup)
     posts = [b for b in fake.bodies("/api/chat.postMessage") if ALERT in b["text"]]
@@ -298,6 +297,7 @@ async def test_booking_api_down_shows_on_the_public_status_page(world: World) ->
     assert {c["id"]: c["status"] for c in data["components"]}["booking_api"] == "major_outage"
     assert not INTERNAL.search(public_text(page, data)), INTERNAL.search(public_text(page, data))
 
+    assert await anyio.to_thread.run_sync(lambda: end("service-down", stack.db_url))
     await _until("the notice resolved", lambda: _notice_is(world, "resolved"), RESOLVE_TIMEOUT)
     assert _status(world, incident[0]) == "resolved"
     page, data = await _public(world)

@@ -10,10 +10,11 @@ import pytest
 
 from core.settings import Thresholds
 from simulator import vocabulary
-from simulator.inject import INJECTIONS, InjectionError, inject
+from simulator.inject import INJECTIONS, InjectionError, end, inject
 from simulator.live import LiveOptions, LiveSimulator
 from simulator.live_model import Anomalies
 from simulator.queries.live import ACTIVE_ANOMALIES, SWEEP_UNPAID_BOOKINGS
+from tests.conftest import opsdeck_env, run_opsdeck
 
 T = Thresholds()
 
@@ -131,6 +132,32 @@ def test_service_down_reaches_the_live_stream(history_url: str) -> None:
     _inject(history_url, "service-down")
     _run_live(history_url, 3)
     assert _value(history_url, BOOKING_API_UP) == 0
+
+
+def test_ending_an_anomaly_brings_the_stream_back(history_url: str) -> None:
+    """``--end service-down``: the booking API is up again at the next check, long before
+    the injected minutes are over; ending it twice says it was no longer running."""
+    _inject(history_url, "service-down")
+    _run_live(history_url, 3)
+    assert _value(history_url, BOOKING_API_UP) == 0
+    assert end("service-down", history_url) is True
+    _run_live(history_url, 3)
+    assert _value(history_url, BOOKING_API_UP) == 1
+    assert end("service-down", history_url) is False
+    with pytest.raises(InjectionError, match="'double-booking' is not a stream anomaly"):
+        end("double-booking", history_url)
+
+
+def test_the_cli_ends_only_stream_anomalies(history_url: str) -> None:
+    env = opsdeck_env(DATABASE_URL=history_url)
+    refused = run_opsdeck("simulate", "--end", "double-booking", env=env)
+    assert refused.returncode == 2, refused.stderr
+    assert "--end double-booking: 'double-booking' is not a stream anomaly" in refused.stderr
+    _inject(history_url, "calendar-sync-down")
+    done = run_opsdeck("simulate", "--end", "calendar-sync-down", env=env)
+    assert (done.returncode, done.stdout) == (0, "ended calendar-sync-down\n"), done.stderr
+    with psycopg.connect(history_url) as conn:
+        assert conn.execute(ACTIVE_ANOMALIES).fetchall() == []
 
 
 def _latest_checks(url: str) -> dict[str, float]:
