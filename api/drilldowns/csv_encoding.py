@@ -18,8 +18,8 @@ from typing import Any
 
 from api.drilldowns.render import positions
 from api.drilldowns.spec import Field
+from core.spreadsheet_cells import FORMULA_START, defuse
 
-FORMULA_START = "=+-@\t\r"
 NEEDS_QUOTES = re.compile('[",\r\n]')
 SEPARATOR = "\x00"  # cannot occur in PostgreSQL text, so it joins a column safely
 # A cell starts the text, or follows a comma or a line break. (A carriage return inside a
@@ -40,10 +40,6 @@ def _quoted(value: str) -> str:
     return '"' + value.replace('"', '""') + '"' if NEEDS_QUOTES.search(value) else value
 
 
-def _defused(value: str) -> str:
-    return "'" + value if value[:1] and value[0] in FORMULA_START else value
-
-
 def plain_text(column: Column) -> Cells:
     """Text as it is: from PostgreSQL (and from masking) it is str already."""
     if column and isinstance(column[0], str) and None not in column:
@@ -52,7 +48,7 @@ def plain_text(column: Column) -> Cells:
 
 
 def careful_text(column: Column) -> Cells:
-    return [_quoted(_defused(v)) for v in plain_text(column)]
+    return [_quoted(defuse(v)) for v in plain_text(column)]
 
 
 def _iso(value: Any) -> str:
