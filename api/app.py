@@ -28,6 +28,7 @@ from api.incidents import escalation_loop
 from api.incidents import metrics as incident_metrics
 from api.incidents.routes import HOOKS_PREFIX, incident_routes
 from api.middleware.body_limit import BodyLimitMiddleware
+from api.middleware.client_address import ClientAddressMiddleware
 from api.middleware.csrf import CsrfMiddleware
 from api.middleware.request_context import RequestContextMiddleware
 from api.middleware.security_headers import SecurityHeadersMiddleware, grafana_origin
@@ -118,6 +119,7 @@ def create_app(settings: Settings, http_client: httpx.AsyncClient | None = None)
     app = Starlette(
         routes=[Route(s.path, guarded(s), methods=list(s.methods), name=s.name) for s in specs],
         middleware=[
+            Middleware(ClientAddressMiddleware, trusted_proxies=settings.api.trusted_proxies),
             Middleware(
                 SecurityHeadersMiddleware,
                 frame_origin=grafana_origin(settings.api.grafana_origin or settings.grafana_url),

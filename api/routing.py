@@ -7,7 +7,6 @@ so a route cannot exist without a permission (or an explicit ``None``: public).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -19,6 +18,7 @@ from starlette.responses import RedirectResponse, Response
 from api.auth.principal import Principal, authenticate
 from api.problems import Problem
 from api.runtime import Runtime
+from core import json_depth
 from core.audit import AuditEntry, record
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -99,7 +99,9 @@ async def json_object(request: Request, *, empty_ok: bool = False) -> dict[str, 
     if empty_ok and not raw:
         return {}
     try:
-        data = json.loads(raw)
+        data = json_depth.loads(raw)
+    except json_depth.JsonTooDeep as exc:
+        raise Problem(400, f"the body is {exc}") from None
     except (ValueError, UnicodeDecodeError):
         raise Problem(400, "the body is not JSON") from None
     if not isinstance(data, dict):

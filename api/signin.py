@@ -1,5 +1,6 @@
-"""Sign-in and sign-out pages: password plus TOTP code (mandatory for super admins), both
-rate-limited per user and per address in Redis; every attempt is audited."""
+"""Sign-in and sign-out pages: password plus TOTP code (mandatory for super admins), limited
+per client address and backed off per user at an address and per address, in Redis before
+any database work (:mod:`api.auth.signin_limits`); every attempt is audited."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from starlette.responses import RedirectResponse, Response
 
 from api.auth import passwords, totp
 from api.auth.sessions import COOKIE
+from api.auth.signin_limits import SigninLimits
 from api.pages import render
 from api.problems import invalid
 from api.queries import access as sql
@@ -48,20 +50,6 @@ async def _user(runtime: Runtime, username: str) -> dict[str, Any] | None:
     return found
 
 
-async def _limited(runtime: Runtime, username: str, address: str) -> int | None:
-    """Seconds to wait when this user or this address tried too often, else None."""
-    api = runtime.api
-    window = api.login_window_seconds
-    for name, limit in (
-        (f"login-user:{username.lower()}", api.login_attempts_per_user),
-        (f"login-ip:{address}", api.login_attempts_per_address),
-    ):
-        verdict = await runtime.limiter.hit(name, limit, window)
-        if not verdict.allowed:
-            return verdict.retry_after
-    return None
-
-
 async def _check(
     runtime: Runtime, user: dict[str, Any] | None, password: str, code: str
 ) -> str | None:
@@ -75,7 +63,8 @@ async def _check(
     secret = user["totp_secret"]
     if secret is None:
         return "two-factor not set up" if user["role"] == Role.SUPER_ADMIN else None
-    if not await totp.verify_code(runtime.redis, user["id"], secret, code):
+    opened = runtime.secret_box.open(secret)  # stored sealed (core.sealed_secrets)
+    if not await totp.verify_code(runtime.redis, user["id"], opened, code):
         return "bad two-factor code"
     return None
 
@@ -89,7 +78,8 @@ async def login(request: Request) -> Response:
     next_path = safe_next(_field(form, "next", 2000))
     address = request.client.host if request.client else "unknown"
     context = {"next": next_path, "username": username}
-    wait = await _limited(runtime, username, address)
+    limits = SigninLimits(runtime.redis, runtime.api)
+    wait = await limits.wait(username, address)
     if wait is not None:
         log.warning("sign-in rate limit hit for %r from %s", username, address)
         response = render(
@@ -103,12 +93,14 @@ async def login(request: Request) -> Response:
     user = await _user(runtime, username)
     failure = await _check(runtime, user, password, code)
     if failure is not None or user is None:
+        await limits.failed(username, address)
         failed = audit_entry(
             request, "sign_in", actor=username or "(blank)", outcome="failed", reason=failure
         )
         await record(runtime.ops, failed)
         return render(request, "login.html", {**context, "error": FAILED}, status=401)
-    session, cookie = await runtime.sessions.create(user["id"], user["username"], user["role"])
+    await limits.succeeded(username, address)
+    session, cookie = await runtime.sessions.create(user["id"], user["session_version"])
     rehash = None
     if passwords.needs_rehash(user["password_hash"]):
         rehash = await anyio.to_thread.run_sync(passwords.hash_password, password)

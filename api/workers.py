@@ -1,4 +1,5 @@
-"""Background work of the API process: the usage roll-up and audit retention.
+"""Background work of the API process: the usage roll-up, audit retention and the
+retention of rejected inbound webhook requests.
 
 Several API processes may run: the roll-up takes its state row ``FOR UPDATE SKIP LOCKED``,
 so one folds while the others skip; retention is idempotent.
@@ -7,10 +8,12 @@ so one folds while the others skip; retention is idempotent.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import anyio
 import psycopg
@@ -19,12 +22,15 @@ from api.queries import usage as sql
 from api.runtime import Runtime
 from core.application_names import API, API_RETENTION
 from core.audit import apply_retention
+from core.audit_checkpoints import write_current
 from core.background import cancelled_on_exit
 from core.database import connect
 from core.failures import FailureReporter
+from gateway.queries import inbound as inbound_sql
 
 log = logging.getLogger(__name__)
 FLOOR = datetime(1970, 1, 2, tzinfo=UTC)
+PRUNE_BATCH = 10_000
 
 
 async def fold_usage(runtime: Runtime) -> bool:
@@ -88,27 +94,71 @@ def _retention(url: str, days: int) -> int:
         return apply_retention(conn, days, actor=API)
 
 
-async def _retention_loop(runtime: Runtime) -> None:
-    url = runtime.settings.require("database_url", "audit retention")
-    failures = FailureReporter("audit retention", log)
+async def _periodic(what: str, interval: float, step: Callable[[], Awaitable[int]]) -> None:
+    """``step`` every ``interval`` seconds; it returns how many rows it removed."""
+    failures = FailureReporter(what, log)
     while True:
         try:
-            deleted = await anyio.to_thread.run_sync(
-                _retention, url, runtime.api.audit_retention_days
-            )
+            deleted = await step()
             failures.recovered()
             if deleted:
-                log.info("audit retention removed %d entries", deleted)
+                log.info("%s removed %d rows", what, deleted)
         except Exception as exc:  # noqa: BLE001 - retention is retried at its next interval
             _failed(failures, exc)
-        await asyncio.sleep(runtime.api.audit_retention_interval_seconds)
+        await asyncio.sleep(interval)
+
+
+async def _audit_retention(runtime: Runtime) -> int:
+    url = runtime.settings.require("database_url", "audit retention")
+    deleted: int = await anyio.to_thread.run_sync(_retention, url, runtime.api.audit_retention_days)
+    return deleted
+
+
+async def _audit_checkpoint(runtime: Runtime, path: Path) -> int:
+    """Write a signed checkpoint of the audit chain (core.audit_checkpoints); removes none."""
+    url = runtime.settings.require("database_url", "audit checkpoints")
+    await anyio.to_thread.run_sync(write_current, url, path, API_RETENTION)
+    return 0
+
+
+async def prune_rejections(runtime: Runtime) -> int:
+    """Delete the rejected inbound requests older than ``webhooks.retention_days``."""
+    params = {"days": runtime.settings.webhooks.retention_days, "batch": PRUNE_BATCH}
+    deleted = 0
+    while True:
+        async with runtime.ops.connection() as conn:
+            cursor = await conn.execute(inbound_sql.PRUNE_REJECTIONS, params)
+        deleted += cursor.rowcount
+        if cursor.rowcount < PRUNE_BATCH:
+            return deleted
 
 
 @asynccontextmanager
 async def running(runtime: Runtime) -> AsyncIterator[None]:
     tasks = [
         asyncio.create_task(_usage_loop(runtime), name="usage-rollup"),
-        asyncio.create_task(_retention_loop(runtime), name="audit-retention"),
+        asyncio.create_task(
+            _periodic(
+                "audit retention",
+                runtime.api.audit_retention_interval_seconds,
+                lambda: _audit_retention(runtime),
+            ),
+            name="audit-retention",
+        ),
+        asyncio.create_task(
+            _periodic(
+                "rejected webhook retention",
+                runtime.settings.webhooks.retention_interval_seconds,
+                lambda: prune_rejections(runtime),
+            ),
+            name="rejection-retention",
+        ),
     ]
+    checkpoints = runtime.settings.audit.checkpoint_path
+    if checkpoints is not None:
+        interval = runtime.settings.audit.checkpoint_interval_seconds
+        step = functools.partial(_audit_checkpoint, runtime, checkpoints)
+        task = _periodic("audit checkpoint", interval, step)
+        tasks.append(asyncio.create_task(task, name="audit-checkpoint"))
     async with cancelled_on_exit(tasks):
         yield

@@ -18,6 +18,7 @@ import argparse
 import math
 import os
 import platform
+import secrets
 import sys
 import threading
 import time
@@ -30,10 +31,11 @@ import httpx
 import psutil
 import psycopg
 
-from api.accounts import Admin, create_key
+from api.accounts import AccountError, Admin, add_user, create_key, key_owner
 from api.rbac import Role
 from bench.history import admin_url as bench_admin_url
 from bench.history import history
+from core.sealed_secrets import new_key
 from opsdeck.embedded import EmbeddedRedis, free_port
 from opsdeck.supervisor import Service, Supervisor, http_ready
 from simulator.vocabulary import SCALES
@@ -251,6 +253,7 @@ def serve(supervisor: Supervisor, url: str, redis_url: str, log: Path) -> tuple[
         "DATABASE_URL": url,
         "REDIS_URL": redis_url,
         "OPSDECK_API__SECRET_KEY": SECRET,
+        "OPSDECK_SECRETS_KEY": new_key(),
         "OPSDECK_API__REQUESTS_PER_MINUTE": "100000000",
         "OPSDECK_API__STATEMENT_TIMEOUT_SECONDS": "120",
         "PYTHONPATH": str(REPO),
@@ -262,9 +265,19 @@ def serve(supervisor: Supervisor, url: str, redis_url: str, log: Path) -> tuple[
     return supervisor.start(service).pid, base
 
 
+def _bench_key(admin: Admin) -> str:
+    """A super admin's key for the benchmark client; keys belong to users."""
+    try:
+        key_owner(admin, "bench")
+    except AccountError:
+        add_user(admin, "bench", Role.SUPER_ADMIN, secrets.token_urlsafe(24), two_factor=True)
+    token, _ = create_key(admin, "bench", "bench", Role.SUPER_ADMIN, [])
+    return token
+
+
 def run(supervisor: Supervisor, url: str, redis_url: str, args: argparse.Namespace) -> None:
     with psycopg.connect(url) as conn:
-        token, _ = create_key(Admin("bench", conn, None), "bench", Role.SUPER_ADMIN, [])
+        token = _bench_key(Admin("bench", conn, None))
         conn.execute("ANALYZE")
     log = REPO / ".opsdeck" / "bench" / "api-server.log"
     log.parent.mkdir(parents=True, exist_ok=True)

@@ -36,6 +36,7 @@ from psycopg import sql
 
 from core.database import libpq_url
 from core.migrate import migrate
+from core.sealed_secrets import SecretBox, new_key
 from gateway.endpoints import EndpointSpec, create
 from gateway.outbox import Event, enqueue_many
 from opsdeck.embedded import EmbeddedPostgres, free_port
@@ -44,6 +45,7 @@ from opsdeck.supervisor import Supervisor
 REPO = Path(__file__).resolve().parent.parent
 DATABASE = "opsdeck_bench_webhooks"
 TICK_SECONDS = 0.05
+SECRETS_KEY = new_key()  # the run's workers open the endpoint's sealed secret with it
 
 
 def pct(values: list[float], q: float) -> float:
@@ -91,6 +93,7 @@ def _env(url: str) -> dict[str, str]:
         PYTHONPATH=str(REPO),
         OPSDECK_WEBHOOKS__SSRF_ALLOW='["127.0.0.1/32"]',
         OPSDECK_WEBHOOKS__TAIL_ENABLED="false",
+        OPSDECK_SECRETS_KEY=SECRETS_KEY,
     )
     return env
 
@@ -150,7 +153,8 @@ def run(args: argparse.Namespace, url: str, work: Path) -> None:
     port = free_port(0)
     with psycopg.connect(url) as conn:
         target = f"http://127.0.0.1:{port}/hooks"
-        _, secret = create(conn, EndpointSpec(target, max_in_flight=args.concurrency * 2))
+        spec = EndpointSpec(target, max_in_flight=args.concurrency * 2)
+        _, secret = create(conn, spec, SecretBox(SECRETS_KEY))
         conn.commit()
     receiver_argv = [sys.executable, "-m", "opsdeck.partner_receiver", "--port", str(port)]
     receiver_argv += ["--secret", secret, "--record", str(record)]

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 EXPORTER = "opsdeck-exporter"
 API = "opsdeck-api"
+API_EXPORT = "opsdeck-api-export"
 API_ENGINE = "opsdeck-api-engine"
 API_RETENTION = "opsdeck-api-retention"
 WORKER = "opsdeck-worker"
@@ -41,6 +42,7 @@ class ApplicationName:
 TABLE: tuple[ApplicationName, ...] = (
     ApplicationName(EXPORTER, False, "KPI engine, commit horizons: read the platform"),
     ApplicationName(API, False, "API pools: the platform pool is read-only"),
+    ApplicationName(API_EXPORT, False, "API export pools: they only read"),
     ApplicationName(API_ENGINE, False, "escalation engine's leader lock: ops only"),
     ApplicationName(API_RETENTION, False, "audit retention: ops only"),
     ApplicationName(WORKER, False, "gateway worker: deliveries and inbound claims, ops only"),

@@ -71,6 +71,17 @@ def _dotted(settings: Settings, path: str) -> Any:
 
 _DATABASE = Need("database_url", "its tables live there")
 _PSP_WEBHOOKS = "simulator.psp_webhook_url"
+_CHAIN_KEY = Need(
+    "audit.chain_key",
+    "it links every audit row it writes with it (make one with `python -c "
+    "'import secrets; print(secrets.token_urlsafe(48))'`)",
+    min_chars=32,
+)
+_SECRETS_KEY = Need(
+    "secrets_key",
+    "the TOTP and webhook signing secrets in the database are sealed with it (make one with "
+    "`opsdeck secrets new-key`)",
+)
 
 # What each command that runs as a service needs before it starts, in one place:
 # `opsdeck check-config` reports from this table and require_service raises its first problem
@@ -84,7 +95,7 @@ SERVICE_NEEDS: dict[str, tuple[Need, ...]] = {
         Need("simulator.paystack_secret_key", "it signs Paystack's webhooks", when=_PSP_WEBHOOKS),
     ),
     "exporter": (_DATABASE,),
-    "worker": (_DATABASE,),
+    "worker": (_DATABASE, _CHAIN_KEY, _SECRETS_KEY),
     # `dashboards provision` renders files from settings alone: no database, no secret.
     "dashboards": (),
     "api": (
@@ -96,6 +107,8 @@ SERVICE_NEEDS: dict[str, tuple[Need, ...]] = {
             "'import secrets; print(secrets.token_urlsafe(48))'`)",
             min_chars=32,
         ),
+        _CHAIN_KEY,
+        _SECRETS_KEY,
         Need(
             "incidents.alertmanager_token",
             "Alertmanager's webhook (/hooks/alertmanager) proves itself with it",

@@ -12,7 +12,8 @@ wins, in this order:
 5. the defaults below.
 
 ``DATABASE_PASSWORD`` (or its file) supplies the password of a ``DATABASE_URL`` written
-without one, so the URL can stay in plain configuration and only the password is a secret.
+without one, so the URL can stay in plain configuration and only the password is a secret;
+``REDIS_PASSWORD`` does the same for ``REDIS_URL``.
 
 Every command loads :class:`Settings` through :func:`load_settings`, which turns any
 problem into a :class:`SettingsError` naming the setting; the CLI prints that one line and
@@ -24,6 +25,7 @@ never written twice.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import os
 from pathlib import Path
@@ -47,6 +49,7 @@ WELL_KNOWN_ENV = {
     "database_password": "DATABASE_PASSWORD",
     "platform_database_url": "PLATFORM_DATABASE_URL",
     "redis_url": "REDIS_URL",
+    "redis_password": "REDIS_PASSWORD",
     "prometheus_url": "PROMETHEUS_URL",
     "alertmanager_url": "ALERTMANAGER_URL",
     "grafana_url": "GRAFANA_URL",
@@ -114,6 +117,46 @@ Ratio = Annotated[float, Field(ge=0.0, le=1.0)]
 PositiveSeconds = Annotated[float, Field(gt=0)]
 Severity = Annotated[str, Field(pattern="^(critical|high|medium)$")]
 
+# A secret that proves a caller (a signing secret, a shared secret, a bearer token): an
+# empty one would let anybody sign (``compare_digest(b"", b"")`` is true, an HMAC under an
+# empty key is anybody's), a short one can be guessed. Refused when set at all.
+SECRET_MIN_CHARS = 16
+
+
+def _long_secret(value: SecretStr) -> SecretStr:
+    length = len(value.get_secret_value().strip())
+    if length == 0:
+        raise ValueError("empty: a secret that proves a caller cannot be blank")
+    if length < SECRET_MIN_CHARS:
+        raise ValueError(
+            f"shorter than {SECRET_MIN_CHARS} characters: a secret that proves a caller "
+            "must not be guessable"
+        )
+    return value
+
+
+ProvingSecret = Annotated[SecretStr, AfterValidator(_long_secret)]
+
+
+def _fernet_key(value: SecretStr) -> SecretStr:
+    # Fernet's key format (cryptography.fernet): 32 bytes, URL-safe base64 (44 characters).
+    try:
+        raw = base64.urlsafe_b64decode(value.get_secret_value().encode("ascii"))
+    except (ValueError, UnicodeEncodeError):
+        raw = b""
+    if len(raw) != 32:
+        raise ValueError(
+            "expected a key made by `opsdeck secrets new-key` (32 bytes, URL-safe base64)"
+        )
+    return value
+
+
+SecretsKey = Annotated[SecretStr, AfterValidator(_fernet_key)]
+
+# JSON a client sends nests at most this deep (core.json_depth): Alertmanager's, Slack's
+# and the PSPs' payloads nest under ten levels.
+JSON_MAX_DEPTH = 64
+
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -125,7 +168,8 @@ class ExporterSettings(Section):
     # How often the commit horizon is read and every collector folds the rows committed
     # since: the dial between freshness and database cost. Each fold has a fixed cost, so
     # the exporter's PostgreSQL CPU is nearly proportional to 1 / interval (measured: 2.2
-    # CPU s/min at 0.2 s, 1.6 at 0.3 s, 100 payment attempts/s); a row shows in /metrics
+    # CPU s/min at 0.2 s, 1.6 at 0.3 s, 100 payment attempts/s; while the platform commits
+    # nothing, a tick costs only the horizon's reading); a row shows in /metrics
     # about horizon_margin_seconds + interval + 0.1 s after its commit at most.
     fold_interval_seconds: PositiveSeconds = 0.3
     # State-like gauges (bounded index queries) are refreshed at most this often.
@@ -133,7 +177,10 @@ class ExporterSettings(Section):
     statement_timeout_seconds: PositiveSeconds = 5.0
     # Extra look-back on the commit horizon: covers the instant between a transaction
     # taking its start time and showing it in pg_stat_activity, and platforms whose event
-    # times come from application clocks (then: at least their clock skew).
+    # times come from application clocks (then: at least their clock skew). The same margin
+    # past the last commit bounds the event times an idle exporter still reads (the
+    # horizon's ceiling, core/horizon.py): an event stamped later than that after its commit
+    # is counted at the platform's next commit.
     horizon_margin_seconds: Annotated[float, Field(ge=0)] = 0.25
     # Without pg_stat_activity (no pg_read_all_stats, or a replica) the horizon trails the
     # clock by this much: it must exceed the platform's longest writing transaction.
@@ -154,6 +201,9 @@ class ExporterSettings(Section):
     leader_check_seconds: PositiveSeconds = 1.0
     # Series the exporter should expose at most; it logs its count against this on start.
     series_budget: Annotated[int, Field(gt=0)] = 2_000
+    # Keys the customer_ref Grafana's double-booking panel shows (HMAC of the customer id):
+    # without the key nobody can tell which customer a ref is. Unset: no ref is recorded.
+    customer_ref_key: ProvingSecret | None = None
     # How often a replica that does not fold checks whether it was elected (and must load
     # the saved values) or, cut off from ops, whether ops is reachable again.
     standby_refresh_seconds: PositiveSeconds = 0.5
@@ -276,8 +326,8 @@ class SimulatorSettings(Section):
     # When set, the live stream reports charges to the gateway's inbound PSP webhooks
     # (`<url>/stripe`, `<url>/paystack`), signed, instead of writing psp_transactions itself.
     psp_webhook_url: HttpUrl | None = None
-    stripe_webhook_secret: SecretStr | None = None
-    paystack_secret_key: SecretStr | None = None
+    stripe_webhook_secret: ProvingSecret | None = None
+    paystack_secret_key: ProvingSecret | None = None
     psp_webhook_duplicate_share: Ratio = 0.05
     psp_webhook_bad_signature_share: Ratio = 0.01
     psp_webhook_reorder_share: Ratio = 0.05
@@ -291,8 +341,12 @@ class ApiSettings(Section):
     # Signs session cookies, CSRF tokens and cursors; `opsdeck api` refuses to start without.
     secret_key: SecretStr | None = None
     session_ttl_seconds: PositiveSeconds = 8 * 3600.0
-    # Set when served over HTTPS (behind a TLS proxy): cookies get the Secure flag.
-    cookie_secure: bool = False
+    # A session's user (role, disabled, session version) is read from the database on load
+    # and trusted this long at most: a demoted or disabled user loses access within it.
+    session_recheck_seconds: Annotated[float, Field(ge=0, le=10)] = 2.0
+    # Served over HTTPS (behind a TLS proxy): cookies get the Secure flag and responses
+    # HSTS. Set false only for plain HTTP on a local machine (the demo, tests).
+    cookie_secure: bool = True
     # The Grafana origin allowed to frame the pages (CSP frame-ancestors); GRAFANA_URL's
     # origin when unset, and no framing at all when neither is set.
     grafana_origin: HttpUrl | None = None
@@ -301,19 +355,37 @@ class ApiSettings(Section):
     trusted_proxy_addresses: tuple[str, ...] = ()
     trusted_proxy_header: str = "X-Forwarded-Email"
     trusted_proxy_secret_header: str = "X-Opsdeck-Proxy-Secret"  # noqa: S105 - a header name
-    trusted_proxy_secret: SecretStr | None = None
-    # Fixed-window rate limits kept in Redis.
-    login_attempts_per_user: Annotated[int, Field(ge=1)] = 10
+    trusted_proxy_secret: ProvingSecret | None = None
+    # Behind these proxies (addresses or networks: the TLS proxy, a load balancer) the client
+    # is the right-most address of Forwarded / X-Forwarded-For that is not one of them; from
+    # any other peer the headers are ignored. Rate limits, the audit and the logs use it.
+    trusted_proxies: tuple[Network, ...] = ()
+    # Sign-in, in Redis and before any database work: attempts per client address per
+    # window, then a backoff after repeated failures of one user from one address and of one
+    # address (doubling from base up to max): no address can lock another out.
     login_attempts_per_address: Annotated[int, Field(ge=1)] = 50
     login_window_seconds: Annotated[int, Field(ge=1)] = 900
+    login_user_failures_before_backoff: Annotated[int, Field(ge=1)] = 5
+    login_address_failures_before_backoff: Annotated[int, Field(ge=1)] = 20
+    login_backoff_base_seconds: PositiveSeconds = 1.0
+    login_backoff_max_seconds: PositiveSeconds = 900.0
     requests_per_minute: Annotated[int, Field(ge=1)] = 1200
     max_body_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024
     pii_unmask_ttl_seconds: PositiveSeconds = 900.0
     unmask_reason_min_chars: Annotated[int, Field(ge=1)] = 10
+    # Rows holding more free text than this (bodies, traces) are masked in a worker thread.
+    pii_off_loop_chars: Annotated[int, Field(ge=0)] = 16_384
     page_size_default: Annotated[int, Field(ge=1, le=1000)] = 50
     page_size_max: Annotated[int, Field(ge=1, le=1000)] = 500
     export_max_rows: Annotated[int, Field(ge=1)] = 10_000_000
     export_batch_rows: Annotated[int, Field(ge=100)] = 5_000
+    # Exports run on their own pool (per database) so a slow reader never holds a connection
+    # the pages need; at most this many per principal and in all (slots in Redis), each cut
+    # at the deadline (its transaction too: idle_in_transaction_session_timeout).
+    export_pool_size: Annotated[int, Field(ge=1, le=50)] = 4
+    exports_per_principal: Annotated[int, Field(ge=1)] = 2
+    exports_total: Annotated[int, Field(ge=1)] = 4
+    export_deadline_seconds: PositiveSeconds = 900.0
     # Pages whose filter no index can answer (reconciliation status) scan at most this many
     # rows; a short page then carries a cursor to continue the scan.
     scan_budget_rows: Annotated[int, Field(ge=100)] = 5_000
@@ -389,7 +461,9 @@ class WebhookSettings(Section):
     ssrf_allow: tuple[Network, ...] = ()
     dns_cache_seconds: Annotated[float, Field(ge=0)] = 5.0
     replay_max_messages: Annotated[int, Field(ge=1)] = 10_000
+    # Rejected inbound requests older than this are deleted, every retention interval.
     retention_days: Annotated[int, Field(ge=1)] = 30
+    retention_interval_seconds: PositiveSeconds = 3600.0
     latency_buckets_seconds: tuple[float, ...] = (
         0.05,
         0.1,
@@ -416,12 +490,20 @@ class WebhookSettings(Section):
     tail_enabled: bool = True
     tail_max_window_seconds: PositiveSeconds = 60.0
     # Inbound PSP webhooks. Several secrets may be active during a rotation.
-    stripe_secrets: tuple[SecretStr, ...] = ()
+    stripe_secrets: tuple[ProvingSecret, ...] = ()
     stripe_tolerance_seconds: PositiveSeconds = 300.0
-    paystack_secrets: tuple[SecretStr, ...] = ()
+    paystack_secrets: tuple[ProvingSecret, ...] = ()
     # Paystack's published source addresses, when set (empty: any address).
     paystack_allowed_networks: tuple[Network, ...] = ()
     inbound_max_body_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024
+    # Per client address, in Redis and before any database work: requests per minute, and
+    # rejected requests (bad signature, malformed, oversize) stored per window; a request
+    # past either gets 429 and writes no row (correctly signed events still go through).
+    # A rejection keeps the SHA-256 of its body and this many first bytes.
+    inbound_requests_per_address_per_minute: Annotated[int, Field(ge=1)] = 6000
+    inbound_rejections_per_address: Annotated[int, Field(ge=1)] = 20
+    inbound_rejection_window_seconds: Annotated[int, Field(ge=1)] = 300
+    rejected_sample_bytes: Annotated[int, Field(ge=0, le=4096)] = 256
     inbound_retry_schedule_seconds: tuple[PositiveSeconds, ...] = (
         1.0,
         5.0,
@@ -439,7 +521,7 @@ class IncidentSettings(Section):
     actions."""
 
     # Alertmanager's webhook sends this as a bearer token (/hooks/alertmanager).
-    alertmanager_token: SecretStr | None = None
+    alertmanager_token: ProvingSecret | None = None
     oncall_file: Path | None = None  # alert_rules/oncall.yaml when unset
     default_team: str = "platform"
     # "opsdeck": the engine pages; "pagerduty": PagerDuty escalates (after `opsdeck oncall
@@ -468,7 +550,7 @@ class IncidentSettings(Section):
     max_retry_after_seconds: PositiveSeconds = 600.0
     slack_api_url: str = "https://slack.com/api"
     slack_bot_token: SecretStr | None = None
-    slack_signing_secret: SecretStr | None = None
+    slack_signing_secret: ProvingSecret | None = None
     slack_tolerance_seconds: PositiveSeconds = 300.0
     pagerduty_events_url: str = "https://events.pagerduty.com"
     pagerduty_routing_key: SecretStr | None = None
@@ -498,8 +580,50 @@ class IncidentSettings(Section):
     public_url: PublicUrl = "http://localhost:8000"
     mute_seconds: PositiveSeconds = 3600.0
     reason_min_chars: Annotated[int, Field(ge=1)] = 5
+    # A payout change awaits its second approver this long; then it expires (neither
+    # approvable nor blocking a new request).
+    approval_ttl_seconds: PositiveSeconds = 3600.0
     reprocess_lease_seconds: PositiveSeconds = 120.0
     reprocess_batch: Annotated[int, Field(ge=1)] = 1000
+
+
+# The audit chain's HMAC key: at least this long, so it cannot be guessed from the chain.
+AUDIT_CHAIN_KEY_MIN_CHARS = 32
+
+
+def _chain_key(value: SecretStr) -> SecretStr:
+    if len(value.get_secret_value()) < AUDIT_CHAIN_KEY_MIN_CHARS:
+        raise ValueError(
+            f"shorter than {AUDIT_CHAIN_KEY_MIN_CHARS} characters (make one with `python -c "
+            "'import secrets; print(secrets.token_urlsafe(48))'`)"
+        )
+    return value
+
+
+class AuditSettings(Section):
+    """The audit trail's keyed hash chain and its signed checkpoints (core.audit)."""
+
+    # HMAC-SHA256 key of every chain link and checkpoint; held by the processes that write
+    # or verify the trail, never stored in the database. Every process that audits needs it.
+    chain_key: Annotated[SecretStr, AfterValidator(_chain_key)] | None = None
+    # The API writes a signed checkpoint of the chain head here this often, for
+    # `opsdeck audit verify --against FILE` (unset: none; `opsdeck audit checkpoint`).
+    checkpoint_path: Path | None = None
+    checkpoint_interval_seconds: PositiveSeconds = 300.0
+
+
+RoleName = Annotated[str, Field(pattern="^[a-z_][a-z0-9_]{0,62}$")]
+
+
+class DatabaseRoleSettings(Section):
+    """The two roles `opsdeck migrate` creates (core.database_roles): the owner of every
+    opsdeck object (NOLOGIN; migrations hand their objects to it) and the role the services
+    connect as, which may only append to the audit log."""
+
+    owner: RoleName = "opsdeck_owner"
+    service: RoleName = "opsdeck_service"
+    # Set (or changed) by every `opsdeck migrate`; unset: the role's password is left alone.
+    service_password: SecretStr | None = None
 
 
 class Settings(BaseSettings):
@@ -521,6 +645,9 @@ class Settings(BaseSettings):
         None, validation_alias="PLATFORM_DATABASE_URL"
     )
     redis_url: RedisUrl | None = Field(None, validation_alias="REDIS_URL")
+    # The password of a REDIS_URL written without one (Redis' requirepass; load_settings
+    # puts it in, like DATABASE_PASSWORD).
+    redis_password: SecretStr | None = Field(None, validation_alias="REDIS_PASSWORD")
     prometheus_url: HttpUrl | None = Field(None, validation_alias="PROMETHEUS_URL")
     alertmanager_url: HttpUrl | None = Field(None, validation_alias="ALERTMANAGER_URL")
     grafana_url: HttpUrl | None = Field(None, validation_alias="GRAFANA_URL")
@@ -528,6 +655,12 @@ class Settings(BaseSettings):
     # e.g. http://grafana:3000 inside docker-compose): alert annotations link here.
     grafana_public_url: PublicUrl = "http://localhost:3000"
     data_dir: Path = Path(".opsdeck")
+    # Encrypts the secrets opsdeck stores (TOTP secrets, webhook signing secrets) in the
+    # database (core.sealed_secrets); never stored there. `opsdeck secrets new-key` makes
+    # one. A rotation moves the old key to secrets_previous_keys (still read) and runs
+    # `opsdeck secrets reseal` (docs/operations.md).
+    secrets_key: SecretsKey | None = None
+    secrets_previous_keys: tuple[SecretsKey, ...] = ()
     log_level: Annotated[str, Field(pattern="^(DEBUG|INFO|WARNING|ERROR)$")] = "INFO"
     exporter: ExporterSettings = ExporterSettings()
     thresholds: Thresholds = Thresholds()
@@ -535,6 +668,8 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     webhooks: WebhookSettings = WebhookSettings()
     incidents: IncidentSettings = IncidentSettings()
+    audit: AuditSettings = AuditSettings()
+    database_roles: DatabaseRoleSettings = DatabaseRoleSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -652,23 +787,25 @@ def _read_from(variable: str) -> str:
     return ""
 
 
-def _with_database_password(settings: Settings) -> Settings:
-    """DATABASE_URL with DATABASE_PASSWORD in it, when the URL was written without one."""
-    password = settings.database_password
+def _with_password(settings: Settings, url_field: str, password_field: str) -> Settings:
+    """A URL setting with its password setting in it, when the URL was written without one
+    (DATABASE_URL + DATABASE_PASSWORD, REDIS_URL + REDIS_PASSWORD)."""
+    password: SecretStr | None = getattr(settings, password_field)
     if password is None:
         return settings
-    label = WELL_KNOWN_ENV["database_password"]
+    label, url_label = WELL_KNOWN_ENV[password_field], WELL_KNOWN_ENV[url_field]
     if not password.get_secret_value():
         raise SettingsError(label, "empty")
-    if settings.database_url is None:
-        raise SettingsError(label, "set, but DATABASE_URL is not: the password is for it")
-    parts = urlsplit(settings.database_url)
+    current: str | None = getattr(settings, url_field)
+    if current is None:
+        raise SettingsError(label, f"set, but {url_label} is not: the password is for it")
+    parts = urlsplit(current)
     if parts.password is not None:
-        raise SettingsError(label, "set, but DATABASE_URL holds a password already")
+        raise SettingsError(label, f"set, but {url_label} holds a password already")
     user, _, host = parts.netloc.rpartition("@")
     netloc = f"{user}:{quote(password.get_secret_value(), safe='')}@{host}"
     url = urlunsplit(parts._replace(netloc=netloc))
-    return settings.model_copy(update={"database_url": url})
+    return settings.model_copy(update={url_field: url})
 
 
 def load_settings(config_path: Path | None = None) -> Settings:
@@ -687,4 +824,5 @@ def load_settings(config_path: Path | None = None) -> Settings:
         label = setting_label(tuple(first["loc"]))
         message += _read_from(label.partition(" ")[0])
         raise SettingsError(label, message) from None
-    return _with_database_password(settings)
+    settings = _with_password(settings, "database_url", "database_password")
+    return _with_password(settings, "redis_url", "redis_password")

@@ -26,6 +26,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from core.sealed_secrets import SecretBox
 from core.settings import WebhookSettings
 from gateway.attempts import Claimed
 from gateway.queries import delivery as sql
@@ -41,10 +42,13 @@ RELEASE_TIMEOUT_SECONDS = 5
 class Claims:
     """One worker's claims on the ops database's delivery queue."""
 
-    def __init__(self, ops: AsyncConnectionPool, hooks: WebhookSettings, worker: str) -> None:
+    def __init__(
+        self, ops: AsyncConnectionPool, hooks: WebhookSettings, worker: str, box: SecretBox
+    ) -> None:
         self.ops = ops
         self.hooks = hooks
         self.worker = worker
+        self.box = box
 
     async def claim(self, wanted: int) -> tuple[list[Claimed], float | None]:
         """One claim transaction; (claimed deliveries, seconds until a limit lets more go)."""
@@ -92,7 +96,7 @@ class Claims:
             sql.SPEND_TOKENS,
             {"endpoints": ids, "tokens": tokens, "spent": [spent[i] for i in ids]},
         )
-        return rows, await _secrets(conn, [i for i in ids if spent[i]])
+        return rows, await _secrets(conn, [i for i in ids if spent[i]], self.box)
 
 
 def shares(due: list[tuple[Any, ...]], wanted: int) -> tuple[dict[int, int], float | None]:
@@ -131,14 +135,15 @@ def _split(room: dict[int, int], wanted: int) -> dict[int, int]:
 
 
 async def _secrets(
-    conn: psycopg.AsyncConnection[Any], ids: list[int]
+    conn: psycopg.AsyncConnection[Any], ids: list[int], box: SecretBox
 ) -> dict[int, tuple[str, ...]]:
+    """The active signing secrets of each endpoint, opened (they are stored sealed)."""
     if not ids:
         return {}
     found: dict[int, list[str]] = {}
     rows = await (await conn.execute(sql.SECRETS, {"endpoints": ids})).fetchall()
     for endpoint_id, secret in rows:
-        found.setdefault(int(endpoint_id), []).append(str(secret))
+        found.setdefault(int(endpoint_id), []).append(box.open(str(secret)))
     return {k: tuple(v) for k, v in found.items()}
 
 

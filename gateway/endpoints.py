@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import psycopg
 
 from core.audit import AuditEntry, record_in
+from core.sealed_secrets import SecretBox
 from gateway import signing
 from gateway.queries import delivery as delivery_sql
 from gateway.queries import endpoints as sql
@@ -52,15 +53,15 @@ class EndpointSpec:
     rate_limit_per_second: float | None = None
     max_in_flight: int = 50
 
-    def params(self, secret: str) -> dict[str, Any]:
+    def params(self, secret: str, box: SecretBox) -> dict[str, Any]:
         return {
+            **signing.stored(secret, box),
             "url": self.url,
             "description": self.description,
             "event_types": list(self.event_types),
             "enabled": self.enabled,
             "rate_limit_per_second": self.rate_limit_per_second,
             "max_in_flight": self.max_in_flight,
-            "secret": secret,
         }
 
 
@@ -142,10 +143,13 @@ def record(names: Sequence[str], row: Sequence[Any]) -> dict[str, Any]:
     return dict(zip(names, row, strict=True))
 
 
-def create(conn: psycopg.Connection[Any], spec: EndpointSpec) -> tuple[dict[str, Any], str]:
-    """Create an endpoint in ``conn``'s transaction; (its fields, its first secret)."""
+def create(
+    conn: psycopg.Connection[Any], spec: EndpointSpec, box: SecretBox
+) -> tuple[dict[str, Any], str]:
+    """Create an endpoint in ``conn``'s transaction; (its fields, its first secret, which
+    is stored sealed in ``box``)."""
     secret = signing.new_secret()
-    cursor = conn.execute(sql.CREATE, spec.params(secret))
+    cursor = conn.execute(sql.CREATE, spec.params(secret, box))
     names = [c.name for c in cursor.description or ()]
     row = cursor.fetchone()
     assert row is not None
@@ -153,10 +157,10 @@ def create(conn: psycopg.Connection[Any], spec: EndpointSpec) -> tuple[dict[str,
 
 
 async def create_async(
-    conn: psycopg.AsyncConnection[Any], spec: EndpointSpec
+    conn: psycopg.AsyncConnection[Any], spec: EndpointSpec, box: SecretBox
 ) -> tuple[dict[str, Any], str]:
     secret = signing.new_secret()
-    cursor = await conn.execute(sql.CREATE, spec.params(secret))
+    cursor = await conn.execute(sql.CREATE, spec.params(secret, box))
     names = [c.name for c in cursor.description or ()]
     row = await cursor.fetchone()
     assert row is not None
@@ -196,11 +200,11 @@ async def delete(conn: psycopg.AsyncConnection[Any], endpoint_id: int) -> bool:
 
 
 async def rotate_secret(
-    conn: psycopg.AsyncConnection[Any], endpoint_id: int, grace_seconds: float
+    conn: psycopg.AsyncConnection[Any], endpoint_id: int, grace_seconds: float, box: SecretBox
 ) -> tuple[str, Any] | None:
     """A new secret; (it, when the previous ones stop signing) or None without the endpoint."""
     secret = signing.new_secret()
-    params = {"id": endpoint_id, "secret": secret, "grace": grace_seconds}
+    params = {"id": endpoint_id, "grace": grace_seconds, **signing.stored(secret, box)}
     row = await (await conn.execute(sql.ROTATE, params)).fetchone()
     return None if row is None else (secret, row[1])
 

@@ -16,14 +16,24 @@ from functools import lru_cache
 
 from standardwebhooks.webhooks import Webhook
 
+from core.sealed_secrets import SecretBox
+
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the format's prefix, not a secret
 SECRET_BYTES = 24
 USER_AGENT = "opsdeck-webhooks/1"
+# How much of a secret lists show (the prefix and four characters), stored beside the
+# sealed secret so that showing it needs no key.
+HINT_CHARS = 10
 
 
 def new_secret() -> str:
     """A fresh ``whsec_`` secret: 24 random bytes, base64."""
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
+
+
+def stored(secret: str, box: SecretBox) -> dict[str, str]:
+    """The columns a new secret is stored in: sealed (core.sealed_secrets), and its hint."""
+    return {"secret": box.seal(secret), "hint": secret[:HINT_CHARS]}
 
 
 @lru_cache(maxsize=4096)

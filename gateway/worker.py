@@ -38,6 +38,7 @@ from core.application_names import GATEWAY, WORKER
 from core.background import cancelled_on_exit
 from core.database import async_pool
 from core.failures import FailureReporter
+from core.sealed_secrets import SecretBox
 from core.settings import Settings
 from gateway.attempts import Claimed, perform
 from gateway.claims import Claims
@@ -73,7 +74,8 @@ class Worker:
         self.telemetry = Telemetry(self.ops_url, self.hooks, self.collector)
         self.inbound = InboundProcessor(self.hooks, self.ops, self.gateway, self.name)
         self.wakeup = WakeUp(self.ops_url)
-        self.claims = Claims(self.ops, self.hooks, self.name)
+        box = SecretBox.required(settings, "opsdeck worker")
+        self.claims = Claims(self.ops, self.hooks, self.name, box)
         self.outcomes = Outcomes(self.ops, self.hooks, self.name, self.wakeup)
         self.heartbeat = Heartbeat(self.ops, self.hooks, self.name, self.held)
         self.rng = random.Random()

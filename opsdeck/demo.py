@@ -13,6 +13,7 @@ like the traffic that follows, so normal traffic raises no alert.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import shutil
 import sys
@@ -32,7 +33,9 @@ from alert_rules.localize import (
 )
 from core.application_names import DEMO
 from core.database import connect
+from core.database_roles import service_url
 from core.migrate import migrate
+from core.sealed_secrets import SecretBox, new_key
 from core.settings import Settings
 from opsdeck.demo_webhooks import psp_secrets, receiver_service, worker_service
 from opsdeck.embedded import EmbeddedPostgres, EmbeddedRedis, PortBook
@@ -112,7 +115,10 @@ class Demo:
 
     def _prepare_database(self) -> None:
         urls = self.plan.urls
-        migrate(urls["postgres"], urls["platform"])
+        if self.plan.settings.secrets_key is None:
+            # A data directory from before secrets were sealed: its migration seals them.
+            os.environ["OPSDECK_SECRETS_KEY"] = self._secrets_key()
+        migrate(urls["postgres"], urls["platform"], roles=self.plan.settings.database_roles)
         with connect(urls["platform"], application_name=DEMO) as conn:
             empty = conn.execute("SELECT NOT EXISTS (SELECT FROM platform.bookings)").fetchone()
         if empty and empty[0] and self.plan.backfill_days > 0:
@@ -161,7 +167,35 @@ class Demo:
         for name in ("prometheus", "alertmanager"):
             if name in urls:
                 env[f"{name.upper()}_URL"] = urls[name]
+        if self.plan.settings.secrets_key is None:
+            env["OPSDECK_SECRETS_KEY"] = self._secrets_key()
+        if self.plan.settings.audit.chain_key is None:
+            env["OPSDECK_AUDIT__CHAIN_KEY"] = self._kept_secret("audit-chain-key", 48)
         return {**env, **self._webhook_env()}
+
+    def _service_env(self) -> dict[str, str]:
+        """:meth:`_env` for opsdeck's own services: connected as the service role, which
+        may only append to the audit log (the simulator stands in for the platform and
+        keeps the administrator's URL)."""
+        roles, urls = self.plan.settings.database_roles, self.plan.urls
+        return {
+            **self._env(),
+            "DATABASE_URL": service_url(urls["postgres"], roles),
+            "PLATFORM_DATABASE_URL": service_url(urls["platform"], roles),
+        }
+
+    def _secrets_key(self) -> str:
+        """The key the stored TOTP and webhook secrets are sealed with, made once."""
+        key_file = self.plan.data_dir / "secrets-key"
+        if not key_file.exists():
+            key_file.parent.mkdir(parents=True, exist_ok=True)
+            key_file.touch(mode=0o600)
+            key_file.write_text(new_key())
+        return key_file.read_text().strip()
+
+    def _box(self) -> SecretBox:
+        box = SecretBox.from_settings(self.plan.settings)
+        return box if box is not None else SecretBox(self._secrets_key())
 
     def _webhook_env(self) -> dict[str, str]:
         """The simulator sends signed PSP webhooks to the API, which knows the secrets; the
@@ -198,21 +232,25 @@ class Demo:
         """The gateway's worker, and a local partner receiver it delivers to."""
         receiver_port = self.ports.port("webhook-receiver", 9480)
         self.supervisor.start(
-            receiver_service(self.plan.urls["postgres"], receiver_port, self.logs)
+            receiver_service(self.plan.urls["postgres"], receiver_port, self.logs, self._box())
         )
         self.plan.urls["webhook-receiver"] = f"http://127.0.0.1:{receiver_port}"
         worker_port = self.ports.port("worker", 9465)
-        self.supervisor.start(worker_service(worker_port, self.logs, self._env()))
+        self.supervisor.start(worker_service(worker_port, self.logs, self._service_env()))
         self.plan.urls["worker"] = f"http://127.0.0.1:{worker_port}/metrics"
 
     def _start_exporter(self) -> None:
+        """The exporter; the key of Grafana's customer refs is generated once."""
         port = self.ports.port("exporter", 9464)
+        env = self._service_env()
+        if self.plan.settings.exporter.customer_ref_key is None:
+            env["OPSDECK_EXPORTER__CUSTOMER_REF_KEY"] = self._kept_secret("customer-ref-key")
         self.supervisor.start(
             Service(
                 name="exporter",
                 argv=_python("exporter", "--host", "127.0.0.1", "--port", str(port)),
                 log_file=self.logs / "exporter.log",
-                env=self._env(),
+                env=env,
                 ready=http_ready(f"http://127.0.0.1:{port}/metrics"),
             )
         )
@@ -221,13 +259,14 @@ class Demo:
     def _start_api(self) -> None:
         """The drilldown API; its secret key is generated once into the data directory."""
         port = self.ports.port("api", 8000)
-        env = self._env()
+        env = self._service_env()
+        if self.plan.settings.audit.checkpoint_path is None:
+            checkpoint = self.plan.data_dir.resolve() / "audit-checkpoint.json"
+            env["OPSDECK_AUDIT__CHECKPOINT_PATH"] = str(checkpoint)
         if self.plan.settings.api.secret_key is None:
-            key_file = self.plan.data_dir / "api-secret-key"
-            if not key_file.exists():
-                key_file.touch(mode=0o600)
-                key_file.write_text(secrets.token_urlsafe(48))
-            env["OPSDECK_API__SECRET_KEY"] = key_file.read_text().strip()
+            env["OPSDECK_API__SECRET_KEY"] = self._kept_secret("api-secret-key", 48)
+        # The demo serves plain HTTP on this machine: no Secure cookies, no HSTS.
+        env["OPSDECK_API__COOKIE_SECURE"] = "false"
         # Incidents: Alertmanager's webhook token, and Alertmanager for the Mute 1h silences.
         env["OPSDECK_INCIDENTS__ALERTMANAGER_TOKEN"] = self._alertmanager_token()
         env["ALERTMANAGER_URL"] = f"http://127.0.0.1:{self.ports.port('alertmanager', 59093)}"
@@ -245,12 +284,16 @@ class Demo:
 
     def _alertmanager_token(self) -> str:
         """The bearer token Alertmanager sends to /hooks/alertmanager, made once."""
-        token_file = self.plan.data_dir / "alertmanager-api-token"
-        if not token_file.exists():
-            token_file.parent.mkdir(parents=True, exist_ok=True)
-            token_file.touch(mode=0o600)
-            token_file.write_text(secrets.token_urlsafe(32))
-        return token_file.read_text().strip()
+        return self._kept_secret("alertmanager-api-token")
+
+    def _kept_secret(self, name: str, nbytes: int = 32) -> str:
+        """A random secret made once into the data directory (readable by its owner only)."""
+        secret_file = self.plan.data_dir / name
+        if not secret_file.exists():
+            secret_file.parent.mkdir(parents=True, exist_ok=True)
+            secret_file.touch(mode=0o600)
+            secret_file.write_text(secrets.token_urlsafe(nbytes))
+        return secret_file.read_text().strip()
 
     def _start_monitoring(self) -> None:
         prometheus = shutil.which("prometheus")

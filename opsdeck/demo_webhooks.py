@@ -10,6 +10,7 @@ from pathlib import Path
 
 from core.application_names import DEMO
 from core.database import connect
+from core.sealed_secrets import SecretBox
 from gateway.endpoints import EndpointSpec, create, find_by_url
 from opsdeck.supervisor import Service, http_ready
 
@@ -36,21 +37,23 @@ def psp_secrets(data_dir: Path) -> tuple[str, str]:
     return str(found["stripe"]), str(found["paystack"])
 
 
-def _endpoint_secrets(ops_url: str, url: str) -> list[str]:
-    """The receiver's endpoint (every platform event), created on the first run."""
+def _endpoint_secrets(ops_url: str, url: str, box: SecretBox) -> list[str]:
+    """The receiver's endpoint (every platform event), created on the first run, and its
+    active secrets (stored sealed in ``box``)."""
     with connect(ops_url, application_name=DEMO) as conn:
         endpoint_id = find_by_url(conn, url)
         if endpoint_id is None:
             spec = EndpointSpec(url, ("*",), "opsdeck demo: the local partner receiver")
-            endpoint_id = int(create(conn, spec)[0]["id"])
+            endpoint_id = int(create(conn, spec, box)[0]["id"])
             conn.commit()
-        return [str(r[0]) for r in conn.execute(ACTIVE_SECRETS, (endpoint_id,)).fetchall()]
+        rows = conn.execute(ACTIVE_SECRETS, (endpoint_id,)).fetchall()
+        return [box.open(str(r[0])) for r in rows]
 
 
-def receiver_service(ops_url: str, port: int, logs: Path) -> Service:
+def receiver_service(ops_url: str, port: int, logs: Path, box: SecretBox) -> Service:
     url = f"http://127.0.0.1:{port}/partner-webhooks"
     argv = [sys.executable, "-m", "opsdeck.partner_receiver", "--port", str(port)]
-    for secret in _endpoint_secrets(ops_url, url):
+    for secret in _endpoint_secrets(ops_url, url, box):
         argv += ["--secret", secret]
     argv += ["--record", str(logs / "webhooks-received.tsv")]
     return Service(

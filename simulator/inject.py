@@ -21,6 +21,7 @@ import psycopg
 
 from core.application_names import SIMULATOR_INJECT
 from core.database import connect
+from core.sealed_secrets import SecretBox
 from core.settings import Thresholds
 from simulator import vocabulary
 from simulator.live_model import STREAM_FLAGS, ticket_row
@@ -38,6 +39,8 @@ class InjectionContext:
     thresholds: Thresholds
     minutes: float
     rng: random.Random
+    # Seals the signing secret of an endpoint an injection creates (core.sealed_secrets).
+    box: SecretBox | None = None
 
 
 Injection = Callable[[InjectionContext], str]
@@ -150,7 +153,12 @@ def slow_tickets(ctx: InjectionContext) -> str:
 def webhook_backlog(ctx: InjectionContext) -> str:
     """A partner endpoint that starts failing, with a queue above the retry-queue threshold."""
     needed = int(MARGIN * ctx.thresholds.webhook_queue_depth) + 1
-    endpoint_id = inject_backlog(ctx.ops, needed)
+    if ctx.box is None:
+        raise InjectionError(
+            "secrets_key is not set: the failing endpoint's signing secret is stored sealed "
+            "with it (OPSDECK_SECRETS_KEY, as the worker has it)"
+        )
+    endpoint_id = inject_backlog(ctx.ops, needed, ctx.box)
     return (
         f"{needed} partner.notice webhooks queued for failing endpoint {endpoint_id} "
         f"(its host never resolves); the queue stays above "
@@ -230,7 +238,13 @@ class InjectionError(Exception):
 
 
 def inject(
-    kind: str, platform_url: str, ops_url: str, thresholds: Thresholds, minutes: float, seed: int
+    kind: str,
+    platform_url: str,
+    ops_url: str,
+    thresholds: Thresholds,
+    minutes: float,
+    seed: int,
+    box: SecretBox | None = None,
 ) -> str:
     """Run one injection in its own transactions; return what it did."""
     if kind not in INJECTIONS:
@@ -239,7 +253,7 @@ def inject(
         connect(platform_url, application_name=APPLICATION) as platform,
         connect(ops_url, application_name=APPLICATION) as ops,
     ):
-        ctx = InjectionContext(platform, ops, thresholds, minutes, random.Random(seed))
+        ctx = InjectionContext(platform, ops, thresholds, minutes, random.Random(seed), box)
         done = INJECTIONS[kind](ctx)
         platform.commit()
         ops.commit()

@@ -12,6 +12,7 @@ from typing import Any
 
 import psycopg
 
+from core.sealed_secrets import SecretBox
 from gateway.endpoints import EndpointSpec, create, find_by_url
 from gateway.outbox import Event, enqueue_many
 
@@ -25,7 +26,7 @@ WHERE id = %(id)s
 """
 
 
-def inject_backlog(ops: psycopg.Connection[Any], count: int) -> int:
+def inject_backlog(ops: psycopg.Connection[Any], count: int, box: SecretBox) -> int:
     """Queue ``count`` messages for the failing endpoint (created on first use); its id."""
     endpoint_id = find_by_url(ops, FAILING_URL)
     if endpoint_id is None:
@@ -34,7 +35,7 @@ def inject_backlog(ops: psycopg.Connection[Any], count: int) -> int:
             (EVENT,),
             "opsdeck simulate --inject webhook-backlog: a partner whose endpoint fails",
         )
-        endpoint_id = int(create(ops, spec)[0]["id"])
+        endpoint_id = int(create(ops, spec, box)[0]["id"])
     else:
         ops.execute(ENABLE, {"id": endpoint_id})
     events = [

@@ -21,19 +21,56 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from core.audit import use_key
 from core.database import libpq_url
+from core.database_roles import service_url as as_service
 from core.migrate import migrate
-from core.settings import ENV_PREFIX, WELL_KNOWN_ENV
+from core.sealed_secrets import SecretBox
+from core.settings import ENV_PREFIX, WELL_KNOWN_ENV, DatabaseRoleSettings
 from opsdeck.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 from opsdeck.supervisor import Supervisor
 
 TEMPLATE = f"opsdeck_template_{os.getpid()}"
 REPO = Path(__file__).resolve().parent.parent
+# A valid secrets_key (Fernet: 32 bytes, URL-safe base64) for the suite's processes.
+TEST_SECRETS_KEY = "b3BzZGVjay10ZXN0LXNlY3JldHMta2V5LTMyYnl0ZXM="
+# The audit chain's HMAC key of every process of the suite, this one included.
+TEST_AUDIT_CHAIN_KEY = "test-audit-chain-key-0123456789-abcdefghij"
+
+
+def suite_box() -> SecretBox:
+    """What the suite's services seal stored secrets with (:data:`TEST_SECRETS_KEY`)."""
+    return SecretBox(TEST_SECRETS_KEY)
 
 
 def with_database(url: str, name: str) -> str:
     base, _, _ = libpq_url(url).rpartition("/")
     return f"{base}/{name}"
+
+
+_SET_UP_WITH: dict[str, str] = {}
+
+
+def service_url(url: str) -> str:
+    """``url`` as the services connect: as the service role ``opsdeck migrate`` created
+    (the suite's server trusts local connections, so no password), never as the superuser
+    the fixtures set up their databases with (:func:`setup_url` gives that one back)."""
+    served = as_service(url, DatabaseRoleSettings())
+    _SET_UP_WITH[served] = _SET_UP_WITH.get(url, url)
+    return served
+
+
+def setup_url(url: str) -> str:
+    """The fixtures' own URL of a database :func:`service_url` handed to a service."""
+    return _SET_UP_WITH.get(url, url)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def audit_chain_key() -> Iterator[str]:
+    """The chain key of this process, as `opsdeck`'s entry point sets it for a command."""
+    use_key(TEST_AUDIT_CHAIN_KEY)
+    yield TEST_AUDIT_CHAIN_KEY
+    use_key(None)
 
 
 def _redis_of_this_worker(url: str) -> str:
@@ -154,21 +191,37 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     return monkeypatch
 
 
+# What every opsdeck process of the suite runs with unless a test says otherwise: the key
+# stored secrets are sealed with, the audit chain's key, and plain-HTTP cookies (the suite
+# serves HTTP locally).
+SUITE_SETTINGS = {
+    "OPSDECK_SECRETS_KEY": TEST_SECRETS_KEY,
+    "OPSDECK_AUDIT__CHAIN_KEY": TEST_AUDIT_CHAIN_KEY,
+    "OPSDECK_API__COOKIE_SECURE": "false",
+}
+
+
 def opsdeck_env(**settings: str) -> dict[str, str]:
-    """The suite's environment without opsdeck settings, plus ``settings``."""
+    """The suite's environment without opsdeck settings, plus :data:`SUITE_SETTINGS`, plus
+    ``settings``."""
     env = {k: v for k, v in os.environ.items() if not _is_setting(k)}
     env["PYTHONPATH"] = str(REPO)
-    return {**env, **settings}
+    return {**env, **SUITE_SETTINGS, **settings}
 
 
 def run_opsdeck(
-    *args: str, env: dict[str, str], timeout: float = 300, module: str = "opsdeck"
+    *args: str,
+    env: dict[str, str],
+    timeout: float = 300,
+    module: str = "opsdeck",
+    stdin: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the CLI as a user would, from the repository root."""
+    """Run the CLI as a user would, from the repository root (``stdin``: what they type)."""
     return subprocess.run(
         [sys.executable, "-m", module, *args],
         env=env,
         cwd=REPO,
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -1,6 +1,9 @@
 """API keys for automation: ``opsk_<prefix>_<secret>``. Only a SHA-256 of the whole key is
 stored (the secret has 256 bits of entropy, so a slow hash adds nothing); the prefix stays
-visible to tell keys apart. A key's scopes are permissions its role holds."""
+visible to tell keys apart. A key's scopes are permissions its role holds.
+
+Every key belongs to a user and acts as that person: its role may not exceed theirs, it
+stops working when they are disabled, and what they lose (a demotion) the key loses too."""
 
 from __future__ import annotations
 
@@ -49,3 +52,22 @@ def check_scopes(role: Role, scopes: list[str]) -> list[str]:
     if unknown:
         raise ValueError(f"role {role} does not hold {', '.join(unknown)}")
     return sorted(scopes) if scopes else sorted(allowed)
+
+
+def check_owner(role: Role, owner_role: Role) -> None:
+    """A key's role may not hold anything its owner's role does not."""
+    beyond = sorted(permissions_of(role) - permissions_of(owner_role))
+    if beyond:
+        raise ValueError(
+            f"a {role} key would exceed its user's role {owner_role} ({', '.join(beyond)})"
+        )
+
+
+def effective_scopes(scopes: list[str], role: Role, owner_role: Role) -> frozenset[str]:
+    """What a key may do now: its scopes, within its role and its owner's present role."""
+    return frozenset(scopes) & permissions_of(role) & permissions_of(owner_role)
+
+
+def principal_name(username: str, prefix: str) -> str:
+    """How a key request is named (audit, rate limits): the person, then the key."""
+    return f"{username} (api-key:{prefix})"

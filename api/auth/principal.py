@@ -12,6 +12,7 @@ from starlette.requests import Request
 
 from api.auth import api_keys
 from api.auth.sessions import COOKIE, Session
+from api.middleware.client_address import peer_host
 from api.problems import Problem
 from api.queries import access as sql
 from api.rbac import Role, permissions_of
@@ -23,14 +24,23 @@ KEY_TOUCH_SECONDS = 60
 
 @dataclass(frozen=True)
 class Principal:
-    name: str  # the username, or "api-key:<prefix>"
+    name: str  # the username, or "<username> (api-key:<prefix>)"
     role: Role
     permissions: frozenset[str]
     via: Literal["session", "api_key", "proxy"]
     session: Session | None = None
+    user_id: int | None = None  # the person: a key's owner, the proxied user
 
     def can(self, permission: str) -> bool:
         return permission in self.permissions
+
+    @property
+    def person(self) -> int | None:
+        """The id of the user who acts, whatever the credential: what two-person rules
+        compare."""
+        if self.user_id is None and self.session is not None:
+            return self.session.user_id
+        return self.user_id
 
 
 def _unauthorized(detail: str) -> Problem:
@@ -50,14 +60,18 @@ async def _from_api_key(runtime: Runtime, header: str) -> Principal:
             raise _unauthorized("unknown or revoked API key")
         if not api_keys.matches(token.strip(), key["secret_hash"]):
             raise _unauthorized("unknown or revoked API key")
+        if key["disabled_at"] is not None:
+            raise _unauthorized("the API key's user is disabled")
         role = Role(key["role"])
-        # Scopes outside the role (after a change of the table) are dropped, never granted.
-        scopes = frozenset(key["scopes"]) & permissions_of(role)
+        # Scopes outside the key's role or its user's present role (after a change of the
+        # table, or a demotion) are dropped, never granted.
+        scopes = api_keys.effective_scopes(key["scopes"], role, Role(key["user_role"]))
         if await runtime.redis.set(
             f"opsdeck:key-touch:{key['id']}", "1", nx=True, ex=KEY_TOUCH_SECONDS
         ):
             await conn.execute(sql.TOUCH_API_KEY, {"id": key["id"]})
-    return Principal(f"api-key:{prefix}", role, scopes, "api_key")
+    name = api_keys.principal_name(key["username"], prefix)
+    return Principal(name, role, scopes, "api_key", user_id=key["user_id"])
 
 
 async def _user(runtime: Runtime, username: str) -> dict[str, Any] | None:
@@ -75,22 +89,31 @@ async def _from_proxy(runtime: Runtime, username: str) -> Principal:
     if user is None:
         raise Problem(403, f"the auth proxy named {username!r}, who has no opsdeck account")
     role = Role(user["role"])
-    return Principal(user["username"], role, permissions_of(role), "proxy")
+    return Principal(user["username"], role, permissions_of(role), "proxy", user_id=user["id"])
 
 
 async def authenticate(runtime: Runtime, request: Request) -> Principal | None:
     header = request.headers.get("authorization")
     if header is not None:
         return await _from_api_key(runtime, header)
-    client = request.client.host if request.client else None
-    proxied = runtime.proxy.identity(client, request.headers)
+    # The auth proxy is known by the connection itself, never by a forwarded address.
+    proxied = runtime.proxy.identity(peer_host(request.scope), request.headers)
     if proxied is not None:
         return await _from_proxy(runtime, proxied)
     cookie = request.cookies.get(COOKIE)
     if not cookie:
         return None
+    return await _from_session(runtime, cookie)
+
+
+async def _from_session(runtime: Runtime, cookie: str) -> Principal | None:
+    """The session's user as the database has them now; a session its user no longer
+    backs (disabled, demoted, signed out everywhere) ends here."""
     session = await runtime.sessions.load(cookie)
     if session is None:
         return None
-    role = Role(session.role)
-    return Principal(session.username, role, permissions_of(role), "session", session)
+    user = await runtime.session_users.check(session)
+    if user is None:
+        await runtime.sessions.revoke(session)
+        return None
+    return Principal(user.username, user.role, permissions_of(user.role), "session", session)

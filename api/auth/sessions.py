@@ -1,8 +1,15 @@
 """Browser sessions: a random id in Redis (expiring, revocable), sent as a signed cookie.
 
-The cookie is HttpOnly, SameSite=Strict and expires with the session; revoking deletes the
-Redis key, so a stolen cookie dies with it. Each user's sessions are indexed so that a role
-change, a disabled account or ``opsdeck users revoke-sessions`` ends all of them.
+The cookie is HttpOnly, SameSite=Strict and expires with the session. It signs the session
+id together with the user's id and the user's session version (``ops.users``), and Redis
+holds exactly the same two numbers under the id: nothing about the person (name, role) is
+read from Redis, and a value written into Redis by anyone without the API's secret key
+cannot move a cookie to another user or another version. Whether that user may still act,
+and as what, is the database's answer (:mod:`api.auth.session_users`).
+
+Revoking deletes the Redis key, so a stolen cookie dies with it; each user's sessions are
+indexed so that the CLI can delete them all. Ending a user's sessions does not depend on
+that: the CLI adds one to the user's session version, which no existing session carries.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from itsdangerous import BadSignature, TimestampSigner
 from redis.asyncio import Redis
 
 COOKIE = "opsdeck_session"
+_SEPARATOR = "."  # token_urlsafe ids and decimal numbers never contain it
 
 
 def session_key(session_id: str) -> str:
@@ -31,10 +39,30 @@ def user_sessions_key(user_id: int) -> str:
 
 @dataclass(frozen=True)
 class Session:
+    """A session as the signed cookie and Redis agree on it; not yet checked against the
+    user's row."""
+
     id: str
     user_id: int
-    username: str
-    role: str
+    version: int
+
+
+def _parse(payload: str) -> Session | None:
+    session_id, user_id, version = ([*payload.split(_SEPARATOR), "", ""])[:3]
+    if not session_id or not user_id.isdecimal() or not version.isdecimal():
+        return None
+    return Session(session_id, int(user_id), int(version))
+
+
+def _stored(raw: str | bytes | None) -> tuple[int, int] | None:
+    """(user id, version) of a Redis value, or None when it is not one this API wrote."""
+    if raw is None:
+        return None
+    try:
+        data = json.loads(raw)
+        return int(data["user_id"]), int(data["version"])
+    except (ValueError, TypeError, KeyError):
+        return None
 
 
 class SessionStore:
@@ -43,27 +71,30 @@ class SessionStore:
         self._signer = signer
         self.ttl = int(ttl_seconds)
 
-    async def create(self, user_id: int, username: str, role: str) -> tuple[Session, str]:
-        """A new session and the cookie value that names it."""
-        session = Session(secrets.token_urlsafe(32), user_id, username, role)
-        data = {"user_id": user_id, "username": username, "role": role, "at": time.time()}
+    async def create(self, user_id: int, version: int) -> tuple[Session, str]:
+        """A new session of ``user_id`` at session ``version``, and the cookie naming it."""
+        session = Session(secrets.token_urlsafe(32), user_id, version)
+        data = {"user_id": user_id, "version": version, "at": time.time()}
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.set(session_key(session.id), json.dumps(data), ex=self.ttl)
             pipe.sadd(user_sessions_key(user_id), session.id)
             pipe.expire(user_sessions_key(user_id), self.ttl)
             await pipe.execute()
-        return session, self._signer.sign(session.id).decode()
+        payload = _SEPARATOR.join((session.id, str(user_id), str(version)))
+        return session, self._signer.sign(payload).decode()
 
     async def load(self, cookie: str) -> Session | None:
+        """The session a cookie names, if Redis still holds it unchanged."""
         try:
-            session_id = self._signer.unsign(cookie, max_age=self.ttl).decode()
+            session = _parse(self._signer.unsign(cookie, max_age=self.ttl).decode())
         except BadSignature:
             return None
-        raw = await self._redis.get(session_key(session_id))
-        if raw is None:
+        if session is None:
             return None
-        data = json.loads(raw)
-        return Session(session_id, int(data["user_id"]), str(data["username"]), str(data["role"]))
+        stored = _stored(await self._redis.get(session_key(session.id)))
+        if stored != (session.user_id, session.version):
+            return None
+        return session
 
     async def revoke(self, session: Session) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
@@ -73,7 +104,7 @@ class SessionStore:
 
 
 def revoke_user_sessions(client: redis.Redis, user_id: int) -> int:
-    """End every session of a user (from the CLI); returns how many there were."""
+    """Delete every session of a user from Redis (from the CLI); returns how many there were."""
     members: Iterable[Any] = client.smembers(user_sessions_key(user_id))
     ids = [i.decode() if isinstance(i, bytes) else str(i) for i in members]
     pipe = client.pipeline(transaction=True)

@@ -28,7 +28,9 @@ class TrustedProxy:
         self._header = settings.trusted_proxy_header
         self._secret_header = settings.trusted_proxy_secret_header
         secret = settings.trusted_proxy_secret
-        self._secret = secret.get_secret_value() if secret is not None else None
+        # An empty secret is no secret: compare_digest(b"", b"") is true, so any client
+        # that sends an empty header would pass. Without one the proxy is not believed.
+        self._secret = (secret.get_secret_value() if secret is not None else "") or None
 
     @property
     def enabled(self) -> bool:
@@ -53,7 +55,7 @@ class TrustedProxy:
             return None
         assert self._secret is not None
         offered = headers.get(self._secret_header, "")
-        if not hmac.compare_digest(offered.encode(), self._secret.encode()):
+        if not offered or not hmac.compare_digest(offered.encode(), self._secret.encode()):
             log.warning("identity header without the proxy secret from %s ignored", client_host)
             return None
         return name.strip() or None

@@ -5,6 +5,7 @@ since; every row opens that calendar's failed syncs."""
 from __future__ import annotations
 
 from api.drilldowns.spec import Field, Filter, ListView
+from api.pii import PiiKind
 from api.queries import calendar_syncs as sql
 
 PROVIDERS = ("google", "outlook", "ical")
@@ -20,13 +21,14 @@ CALENDAR_SYNC_FAILURES = ListView(
             "Calendar",
             link="/calendar-syncs?result=failed&calendar_id={calendar_id}"
             "&from={range_from}&to={range_to}",
+            pii=PiiKind.TEXT,
         ),
         Field("providers", "Providers", "array"),
         Field("resource_id", "Resource", "integer", nullable=True),
         Field("failures", "Failed syncs", "integer"),
         Field("first_failed_at", "First failure", "date-time"),
         Field("last_failed_at", "Latest failure", "date-time"),
-        Field("last_error", "Latest error", nullable=True),
+        Field("last_error", "Latest error", nullable=True, pii=PiiKind.TEXT),
         Field("last_ok_at", "Latest good sync", "date-time", nullable=True),
         Field("recovered", "Synced since", "boolean"),
     ),

@@ -4,6 +4,7 @@ tickets with their age, for the "Calendar syncs" and "Open tickets" links."""
 from __future__ import annotations
 
 from api.drilldowns.spec import Field, Filter, ListView
+from api.pii import PiiKind
 from api.queries import operations as sql
 
 CALENDAR_SYNCS = ListView(
@@ -17,10 +18,10 @@ CALENDAR_SYNCS = ListView(
         Field("started_at", "Started", "date-time"),
         Field("finished_at", "Finished", "date-time", nullable=True),
         Field("provider", "Provider"),
-        Field("calendar_id", "Calendar"),
+        Field("calendar_id", "Calendar", pii=PiiKind.TEXT),
         Field("resource_id", "Resource", "integer", nullable=True),
         Field("result", "Result"),
-        Field("error", "Error", nullable=True),
+        Field("error", "Error", nullable=True, pii=PiiKind.TEXT),
         Field("duration_seconds", "Duration (s)", "number", nullable=True),
     ),
     filters=(
@@ -50,7 +51,7 @@ SUPPORT_TICKETS = ListView(
         Field("resolved_at", "Resolved", "date-time", nullable=True),
         Field("status", "Status"),
         Field("priority", "Priority"),
-        Field("subject", "Subject"),
+        Field("subject", "Subject", pii=PiiKind.TEXT),
         Field("customer_id", "Customer", "integer", nullable=True),
         Field("age_seconds", "Age or time to resolve (s)", "number"),
     ),

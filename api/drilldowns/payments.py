@@ -196,7 +196,7 @@ PAYMENT_DETAIL = DetailView(
                 Field("id", "Id", "integer"),
                 Field("created_at", "Created", "date-time"),
                 Field("amount_cents", "Amount", "integer"),
-                Field("reason", "Reason", nullable=True),
+                Field("reason", "Reason", nullable=True, pii=PiiKind.TEXT),
             ),
             many=True,
         ),

@@ -3,7 +3,8 @@ window, with the delta and a status; the refund log; payouts with their dates an
 
 from __future__ import annotations
 
-from api.drilldowns.spec import Field, Filter, ListView
+from api.drilldowns.spec import Field, Filter, ListView, Subject
+from api.pii import PiiKind
 from api.queries import reconciliation as sql
 
 CURRENCY = Filter("currency", "ISO currency code (repeatable)", max_length=3, multiple=True)
@@ -58,7 +59,7 @@ REFUNDS = ListView(
         Field("transaction_id", "Transaction", "integer", link="/payments/{transaction_id}"),
         Field("amount_cents", "Refunded", "integer"),
         Field("currency", "Currency"),
-        Field("reason", "Reason", nullable=True),
+        Field("reason", "Reason", nullable=True, pii=PiiKind.TEXT),
         Field("psp", "PSP"),
         Field("psp_id", "PSP id", nullable=True),
         Field("livemode", "Live", "boolean"),
@@ -72,6 +73,7 @@ REFUNDS = ListView(
     ),
     sorts=("created_at", "id"),
     livemode=True,
+    subject=Subject("customer", "customer_id"),
     default_from="now-7d",
 )
 

@@ -1,7 +1,8 @@
 """Unmasking one record: a written reason, an audit entry, and a grant that expires.
 
-The grant lets its actor see one subject's PII (a customer's name, email and phone, or one
-API request's address and bodies) unmasked wherever it appears, until it expires.
+The grant lets its actor see one subject's PII (a customer's name, email and phone, one
+API request's address and bodies, or one webhook's raw payload and headers) unmasked
+wherever it appears, until it expires.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from api.routing import (
 )
 from core.audit import record_in
 
-SUBJECT_TYPES = ("customer", "api_log")
+SUBJECT_TYPES = ("customer", "api_log", "webhook_inbound", "webhook_rejection", "webhook_message")
 FORM = "application/x-www-form-urlencoded"
 
 

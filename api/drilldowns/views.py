@@ -3,13 +3,14 @@
 Each list view is served three ways from one query: JSON for programs
 (``/api/v1/<name>``), HTML for people arriving from Grafana (``/<name>``) and a streamed
 export (``/api/v1/<name>/export``, CSV or JSON). Every row goes through the PII masking step
-before any of them sees it.
+before any of them sees it. Exports run on their own pools, within slots and a deadline
+(:mod:`api.drilldowns.export_limits`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import nullcontext, suppress
 from datetime import UTC, datetime
 from typing import Any
@@ -18,16 +19,17 @@ from urllib.parse import quote, urlencode
 import anyio
 import psycopg
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 
 from api.auth.principal import Principal
 from api.drilldowns import render
 from api.drilldowns.csv_encoding import CsvEncoder
+from api.drilldowns.export_limits import DeadlineStreamingResponse, ExportSlots
 from api.drilldowns.params import ListParams, choice, cursor_scope, grafana_params, parse_list
 from api.drilldowns.plans import planned
 from api.drilldowns.spec import DetailView, Field, ListView, Page, Section, Subject, record_schema
 from api.pages import render as render_page
-from api.pii import Masker, PiiKind
+from api.pii import Masker, PiiKind, mask_rows
 from api.problems import Problem
 from api.queries import access as access_sql
 from api.queries.listing import BOUNDARY, ID_KEY, SORT_KEY, PageRequest, as_text
@@ -148,7 +150,8 @@ async def _list_data(
     mask = masker(
         runtime, view.pii, view.subject, page.names, await grants_of(runtime, principal_of(request))
     )
-    page = Page(page.names, [mask.apply(r) for r in page.rows], page.next_key, page.partial)
+    rows = await mask_rows(mask, page.rows, runtime.api.pii_off_loop_chars)
+    page = Page(page.names, rows, page.next_key, page.partial)
     return params, page, mask, next_cursor(runtime, view, params, page)
 
 
@@ -213,9 +216,12 @@ def list_html(view: ListView) -> Any:
     return endpoint
 
 
+Chunks = AsyncGenerator[tuple[list[str], Sequence[Sequence[Any]]], None]
+
+
 async def _export_chunks(
     runtime: Runtime, view: ListView, params: ListParams, grants: Grants, *, columns: bool
-) -> AsyncIterator[tuple[list[str], Sequence[Sequence[Any]]]]:
+) -> Chunks:
     """Every row, masked, in batches: as rows, or (``columns``) as columns."""
     query, args = view.query(_page_request(runtime, view, params), export=True)
     if columns:  # CSV: every cell as PostgreSQL's text, times in UTC (csv_encoding)
@@ -226,7 +232,7 @@ async def _export_chunks(
     batch = runtime.api.export_batch_rows
     remaining = runtime.api.export_max_rows
     async with (
-        _pool(runtime, view).connection() as conn,
+        runtime.exports.of(view.database).connection() as conn,
         conn.transaction(),
         conn.cursor(name="export") as cursor,
     ):
@@ -266,38 +272,61 @@ def export(view: ListView) -> Any:
         principal = principal_of(request)
         params = parse_list(request, view, runtime, paged=False)
         fmt = choice(request, "format", EXPORT_FORMATS, "csv")
-        details = {"format": fmt, "query": _query_for(params, view)}
-        await record(
-            runtime.ops, audit_entry(request, "export", target_type=view.name, details=details)
-        )
-        grants = await grants_of(runtime, principal)
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        headers = {"Content-Disposition": f'attachment; filename="{view.name}-{stamp}.{fmt}"'}
-        if fmt == "json":
-
-            async def records() -> AsyncIterator[list[dict[str, Any]]]:
-                async for names, rows in _export_chunks(
-                    runtime, view, params, grants, columns=False
-                ):
-                    yield [render.record(view.fields, names, r) for r in rows]
-
-            return StreamingResponse(
-                render.json_array(records()), media_type="application/json", headers=headers
-            )
-
-        async def lines() -> AsyncIterator[bytes]:
-            encoder = None
-            async for names, batch in _export_chunks(runtime, view, params, grants, columns=True):
-                if encoder is None:
-                    encoder = CsvEncoder(view.fields, names)
-                    yield encoder.header
-                yield await anyio.to_thread.run_sync(encoder.encode_columns, batch)
-            if encoder is None:
-                yield CsvEncoder(view.fields, [f.name for f in view.fields]).header
-
-        return StreamingResponse(lines(), media_type="text/csv; charset=utf-8", headers=headers)
+        release = await ExportSlots(runtime.redis, runtime.api).acquire(principal.name)
+        try:
+            return await _export_response(request, view, params, fmt, release)
+        except BaseException:
+            await release()
+            raise
 
     return endpoint
+
+
+async def _export_response(
+    request: Request,
+    view: ListView,
+    params: ListParams,
+    fmt: str,
+    release: Callable[[], Awaitable[None]],
+) -> Response:
+    runtime = runtime_of(request)
+    details = {"format": fmt, "query": _query_for(params, view)}
+    await record(
+        runtime.ops, audit_entry(request, "export", target_type=view.name, details=details)
+    )
+    grants = await grants_of(runtime, principal_of(request))
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    headers = {"Content-Disposition": f'attachment; filename="{view.name}-{stamp}.{fmt}"'}
+    chunks = _export_chunks(runtime, view, params, grants, columns=fmt == "csv")
+    content = _json_body(view, chunks) if fmt == "json" else _csv_body(view, chunks)
+    return DeadlineStreamingResponse(
+        content,
+        resources=(chunks,),
+        deadline_seconds=runtime.api.export_deadline_seconds,
+        release=release,
+        media_type="application/json" if fmt == "json" else "text/csv; charset=utf-8",
+        headers=headers,
+    )
+
+
+async def _json_body(view: ListView, chunks: Chunks) -> AsyncGenerator[bytes, None]:
+    async def records() -> AsyncIterator[list[dict[str, Any]]]:
+        async for names, rows in chunks:
+            yield [render.record(view.fields, names, r) for r in rows]
+
+    async for part in render.json_array(records()):
+        yield part
+
+
+async def _csv_body(view: ListView, chunks: Chunks) -> AsyncGenerator[bytes, None]:
+    encoder = None
+    async for names, batch in chunks:
+        if encoder is None:
+            encoder = CsvEncoder(view.fields, names)
+            yield encoder.header
+        yield await anyio.to_thread.run_sync(encoder.encode_columns, batch)
+    if encoder is None:
+        yield CsvEncoder(view.fields, [f.name for f in view.fields]).header
 
 
 # -- detail pages ---------------------------------------------------------------------------
@@ -317,7 +346,7 @@ async def _detail_data(
     for section in view.sections:
         names, rows = loaded[section.name]
         mask = masker(runtime, section.pii, section.subject, names, grants)
-        kept = [(names, mask.apply(r)) for r in rows]
+        kept = [(names, r) for r in await mask_rows(mask, rows, runtime.api.pii_off_loop_chars)]
         masked[section.name] = bool(section.pii) and not all(mask.is_unmasked(r) for r in rows)
         sections[section.name] = kept if section.many else (kept[0] if kept else None)
     return sections, masked

@@ -4,7 +4,6 @@ opens, updates and resolves incidents."""
 from __future__ import annotations
 
 import hmac
-import json
 
 from pydantic import ValidationError
 from starlette.requests import Request
@@ -15,12 +14,13 @@ from api.incidents.alertmanager import Notification
 from api.incidents.context import incidents_of
 from api.problems import Problem
 from api.routing import RouteSpec, runtime_of
+from core import json_depth
 
 PATH = "/hooks/alertmanager"
 
 
 def _authorize(request: Request, expected: str | None) -> None:
-    if expected is None:
+    if not expected:  # an empty token would let "Bearer " through
         raise Problem(401, "the hook is disabled: incidents.alertmanager_token is not set")
     offered = request.headers.get("authorization", "")
     if not hmac.compare_digest(offered.encode(), f"Bearer {expected}".encode()):
@@ -31,7 +31,9 @@ def _authorize(request: Request, expected: str | None) -> None:
 
 async def _notification(request: Request) -> Notification:
     try:
-        return Notification.model_validate(json.loads(await request.body()))
+        return Notification.model_validate(json_depth.loads(await request.body()))
+    except json_depth.JsonTooDeep as exc:
+        raise Problem(400, f"the body is {exc}") from None
     except (ValueError, UnicodeDecodeError) as exc:
         errors = exc.errors() if isinstance(exc, ValidationError) else None
         detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors or [])

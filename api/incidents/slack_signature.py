@@ -25,6 +25,9 @@ def verify(
     now: float,
     tolerance: float,
 ) -> None:
+    if not secret:
+        # Under an empty key anybody can compute the signature: refuse them all.
+        raise Problem(401, "Slack buttons are off: the signing secret is empty")
     if not timestamp or not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
         raise Problem(401, "missing or malformed X-Slack-Request-Timestamp")
     if abs(now - int(timestamp)) > tolerance:

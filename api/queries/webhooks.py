@@ -57,7 +57,7 @@ REJECTIONS = Listing(
     columns=(
         "r.id, r.provider, r.reason, r.detail, r.status_code, r.body_bytes, "
         "host(r.remote_addr) AS remote_addr, r.received_at, r.headers::text AS headers, "
-        "encode(r.body, 'escape') AS body"
+        "encode(r.body_sha256, 'hex') AS body_sha256, encode(r.body, 'escape') AS body"
     ),
     source="ops.webhook_inbound_rejections r",
     id_column="r.id",
@@ -108,7 +108,7 @@ ENDPOINT = (
     f"SELECT {ENDPOINT_COLUMNS}, e.updated_at FROM ops.webhook_endpoints e WHERE e.id = %(id)s"
 )
 ENDPOINT_SECRETS = """
-SELECT id, left(secret, 10) || '...' AS prefix, created_at, expires_at,
+SELECT id, coalesce(hint, '') || '...' AS prefix, created_at, expires_at,
        expires_at IS NULL OR expires_at > now() AS active
 FROM ops.webhook_endpoint_secrets WHERE endpoint_id = %(id)s ORDER BY id
 """

@@ -3,8 +3,11 @@ webhook debugging, seeds 002/004's delivery logs): every webhook in and out, one
 delivery with its message and every attempt, one inbound event with its raw payload,
 signature result and processing attempts, the endpoints, dead letters and rejections.
 
-Raw payloads are shown as received or sent, so these views need ``webhooks.read``, which
-only the roles that operate the gateway hold.
+These views need ``webhooks.read``, which only the roles that operate the gateway hold.
+Raw payloads, headers and errors pass through the PII masker like every field: a payment
+event carries the customer's email, name and phone. A super admin sees one webhook as
+received or sent with an unmask grant for it (``webhook_inbound``, ``webhook_rejection`` or
+``webhook_message``).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from api.drilldowns.spec import DetailView, Field, Filter, ListView, Rows, Section
+from api.drilldowns.spec import DetailView, Field, Filter, ListView, Rows, Section, Subject
 from api.pii import PiiKind
 from api.queries import webhooks as sql
 from api.runtime import Runtime
@@ -21,6 +24,9 @@ READ = "webhooks.read"
 EXPORT = "webhooks.export"
 DIRECTIONS = ("inbound", "outbound")
 STATUSES = ("pending", "succeeded", "dead", "processed")
+INBOUND = Subject("webhook_inbound", "id")
+REJECTION = Subject("webhook_rejection", "id")
+MESSAGE = Subject("webhook_message", "id")
 
 WEBHOOKS = ListView(
     name="webhooks",
@@ -36,7 +42,7 @@ WEBHOOKS = ListView(
         Field("target", "Endpoint / PSP"),
         Field("attempts", "Attempts", "integer"),
         Field("last_status", "Last HTTP status", "integer", nullable=True),
-        Field("last_error", "Last error", nullable=True),
+        Field("last_error", "Last error", nullable=True, pii=PiiKind.TEXT),
         Field("next_attempt_at", "Next attempt", "date-time", nullable=True),
         Field("created_at", "Created", "date-time"),
         Field("done_at", "Delivered / processed", "date-time", nullable=True),
@@ -123,13 +129,14 @@ REJECTIONS = ListView(
         Field("id", "Id", "integer"),
         Field("provider", "PSP"),
         Field("reason", "Reason"),
-        Field("detail", "Detail"),
+        Field("detail", "Detail", pii=PiiKind.TEXT),
         Field("status_code", "Answered", "integer"),
         Field("body_bytes", "Body bytes", "integer"),
         Field("remote_addr", "From", nullable=True, pii=PiiKind.IP),
         Field("received_at", "Received", "date-time"),
-        Field("headers", "Headers"),
-        Field("body", "Body (first 4 KB)"),
+        Field("headers", "Headers", pii=PiiKind.TEXT),
+        Field("body_sha256", "Body SHA-256", nullable=True),
+        Field("body", "Body (first bytes)", pii=PiiKind.TEXT),
     ),
     filters=(
         Filter("provider", "PSP", choices=("paystack", "stripe")),
@@ -138,6 +145,7 @@ REJECTIONS = ListView(
     sorts=("received_at", "id"),
     database="ops",
     default_from="now-24h",
+    subject=REJECTION,
 )
 
 
@@ -186,14 +194,14 @@ ATTEMPT_FIELDS = (
     Field("address", "Address", nullable=True),
     Field("response_status", "HTTP status", "integer", nullable=True),
     Field("error_class", "Error class", nullable=True),
-    Field("error", "Error", nullable=True),
+    Field("error", "Error", nullable=True, pii=PiiKind.TEXT),
     Field("succeeded", "Succeeded", "boolean"),
     Field("next_attempt_at", "Next attempt", "date-time", nullable=True),
     Field("worker", "Worker"),
     Field("request_headers", "Request headers"),
     Field("body_sha256", "Body SHA-256"),
     Field("response_headers", "Response headers", nullable=True),
-    Field("response_body", "Response body (first 20 KB)", nullable=True),
+    Field("response_body", "Response body (first 20 KB)", nullable=True, pii=PiiKind.TEXT),
 )
 
 OUTBOUND_DETAIL = DetailView(
@@ -213,7 +221,7 @@ OUTBOUND_DETAIL = DetailView(
                 Field("attempts", "Attempts", "integer"),
                 Field("next_attempt_at", "Next attempt", "date-time", nullable=True),
                 Field("last_status", "Last HTTP status", "integer", nullable=True),
-                Field("last_error", "Last error", nullable=True),
+                Field("last_error", "Last error", nullable=True, pii=PiiKind.TEXT),
                 Field("created_at", "Created", "date-time"),
                 Field("delivered_at", "Delivered", "date-time", nullable=True),
                 Field(
@@ -232,12 +240,14 @@ OUTBOUND_DETAIL = DetailView(
                 Field("source", "Source"),
                 Field("source_key", "Caused by", nullable=True),
                 Field("created_at", "Created", "date-time"),
-                Field("body", "Body"),
+                Field("body", "Body", pii=PiiKind.TEXT),
             ),
+            subject=MESSAGE,
         ),
         Section("attempts", "Attempts (retry history)", ATTEMPT_FIELDS, many=True),
     ),
     load=load_outbound,
+    unmask=(MESSAGE.type, "message", MESSAGE.column),
 )
 
 INBOUND_DETAIL = DetailView(
@@ -265,11 +275,12 @@ INBOUND_DETAIL = DetailView(
                 Field("duplicates", "Duplicates acknowledged", "integer"),
                 Field("last_duplicate_at", "Last duplicate", "date-time", nullable=True),
                 Field("next_attempt_at", "Next attempt", "date-time"),
-                Field("last_error", "Last error", nullable=True),
+                Field("last_error", "Last error", nullable=True, pii=PiiKind.TEXT),
                 Field("processed_at", "Processed", "date-time", nullable=True),
-                Field("headers", "Headers"),
-                Field("body", "Body"),
+                Field("headers", "Headers", pii=PiiKind.TEXT),
+                Field("body", "Body", pii=PiiKind.TEXT),
             ),
+            subject=INBOUND,
         ),
         Section(
             "processing",
@@ -280,7 +291,7 @@ INBOUND_DETAIL = DetailView(
                 Field("duration_ms", "ms", "number"),
                 Field("succeeded", "Succeeded", "boolean"),
                 Field("outcome", "Outcome", nullable=True),
-                Field("error", "Error", nullable=True),
+                Field("error", "Error", nullable=True, pii=PiiKind.TEXT),
                 Field("worker", "Worker"),
             ),
             many=True,
@@ -299,6 +310,7 @@ INBOUND_DETAIL = DetailView(
         ),
     ),
     load=load_inbound,
+    unmask=(INBOUND.type, "event", INBOUND.column),
 )
 
 ENDPOINT_DETAIL = DetailView(

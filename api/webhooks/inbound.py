@@ -1,18 +1,25 @@
 """Inbound PSP webhooks: ``POST /webhooks/inbound/stripe`` and ``/webhooks/inbound/paystack``.
 
 Public routes (PSPs sign their requests; there is no session), exempt from CSRF. Each
-request is read up to ``inbound_max_body_bytes`` (413 beyond), its signature checked
-against every configured secret over the raw bytes, and its JSON read for the event's
-identity. Then the raw bytes and headers are stored, and only after that commit does the
+client address is held, in Redis and before any database work, to
+``inbound_requests_per_address_per_minute`` requests and ``inbound_rejections_per_address``
+rejected ones per window: a request past either gets 429 with ``Retry-After`` and writes
+nothing, so a loop of bad requests can neither fill the disk nor take the pool sign-in
+needs, while the PSP's own correctly signed events from the same address still go through.
+Each admitted request is read up to ``inbound_max_body_bytes`` (413 beyond), its signature
+checked against every configured secret over the raw bytes, and its JSON read for the
+event's identity. Then the raw bytes and headers are stored, and only after that commit does the
 PSP get its 2xx. A redelivery of a stored event (same provider, event key and livemode) is
 acknowledged with 200, counted, and not stored or processed again. A bad signature, a stale
-timestamp or malformed JSON gets a 400 problem document and a counted rejection row (with
-the first bytes of the body): nothing is processed, nothing is silently dropped.
+timestamp or malformed JSON gets a 400 problem document and a counted rejection row (the
+SHA-256 of the body and its first ``rejected_sample_bytes``, pruned after
+``retention_days``): nothing is processed, nothing is silently dropped.
 Processing happens in ``opsdeck worker`` (:mod:`gateway.inbound_processing`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import time
 from typing import Any
@@ -39,7 +46,11 @@ from gateway.queries import counters as counters_sql
 from gateway.queries import inbound as sql
 from gateway.queries import outbox as outbox_sql
 
-REJECTED_BODY_BYTES = 4096
+# Of a rejected request only these are kept, cut short: its address is remote_addr.
+REJECTED_HEADERS = frozenset(
+    {"content-type", "content-length", "user-agent", STRIPE_HEADER, PAYSTACK_HEADER}
+)
+REJECTED_HEADER_CHARS = 200
 KEPT_HEADERS = frozenset(
     {
         "content-type",
@@ -61,8 +72,34 @@ class Rejected(Exception):
         self.detail = detail
 
 
-def _headers(request: Request) -> dict[str, str]:
-    return {k: v[:1000] for k, v in request.headers.items() if k in KEPT_HEADERS}
+def _headers(
+    request: Request, kept: frozenset[str] = KEPT_HEADERS, chars: int = 1000
+) -> dict[str, str]:
+    return {k: v[:chars] for k, v in request.headers.items() if k in kept}
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _too_many(retry_after: int) -> Problem:
+    return Problem(
+        429,
+        "too many requests from this address; retry later",
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+async def _admit(request: Request) -> None:
+    """The client address's request rate, checked before anything else (429 past it)."""
+    runtime = runtime_of(request)
+    verdict = await runtime.limiter.hit(
+        f"inbound-ip:{_client(request)}",
+        runtime.settings.webhooks.inbound_requests_per_address_per_minute,
+        60,
+    )
+    if not verdict.allowed:
+        raise _too_many(verdict.retry_after)
 
 
 async def _body(request: Request, limit: int) -> bytes:
@@ -97,7 +134,7 @@ def _verify(provider: str, request: Request, body: bytes, hooks: WebhookSettings
     if not secrets:
         raise Rejected(400, "unconfigured", "no Paystack secret key is configured here")
     if hooks.paystack_allowed_networks:
-        client = request.client.host if request.client else ""
+        client = _client(request)  # the address the trusted proxies vouch for
         if not _in_networks(client, hooks.paystack_allowed_networks):
             raise Rejected(403, "forbidden_address", f"{client} is not a Paystack address")
     return verify_paystack(request.headers.get(PAYSTACK_HEADER), body, secrets)
@@ -112,7 +149,16 @@ def _in_networks(address: str, networks: tuple[str, ...]) -> bool:
 
 
 async def _reject(request: Request, provider: str, body: bytes, rejected: Rejected) -> None:
+    """Store the rejection, within the address's budget; past it, 429 and no row."""
     runtime = runtime_of(request)
+    hooks = runtime.settings.webhooks
+    verdict = await runtime.limiter.hit(
+        f"inbound-rejected-ip:{_client(request)}",
+        hooks.inbound_rejections_per_address,
+        hooks.inbound_rejection_window_seconds,
+    )
+    if not verdict.allowed:
+        raise _too_many(verdict.retry_after)
     counts = m.Increments()
     counts.add(m.REJECTED, (provider, rejected.reason))
     async with runtime.ops.connection() as conn, conn.transaction():
@@ -123,8 +169,9 @@ async def _reject(request: Request, provider: str, body: bytes, rejected: Reject
                 "reason": rejected.reason,
                 "detail": rejected.detail[:500],
                 "status_code": rejected.status,
-                "headers": Jsonb(_headers(request)),
-                "body": body[:REJECTED_BODY_BYTES],
+                "headers": Jsonb(_headers(request, REJECTED_HEADERS, REJECTED_HEADER_CHARS)),
+                "body": body[: hooks.rejected_sample_bytes],
+                "body_sha256": hashlib.sha256(body).digest(),
                 "body_bytes": len(body),
                 "remote_addr": request.client.host if request.client else None,
             },
@@ -166,6 +213,7 @@ async def _store(
 def receiver(provider: str) -> Any:
     async def endpoint(request: Request) -> Response:
         hooks = runtime_of(request).settings.webhooks
+        await _admit(request)
         body = b""
         try:
             body = await _body(request, hooks.inbound_max_body_bytes)
@@ -211,6 +259,7 @@ ROUTES = tuple(
         body={"application/json": {"type": "object"}},
         schema=RECEIPT_SCHEMA,
         tags=("webhooks",),
+        errors={429: "too many requests, or rejected requests, from this address"},
     )
     for provider, title in (("stripe", "Stripe"), ("paystack", "Paystack"))
 )

@@ -81,7 +81,7 @@ async def create_endpoint(request: Request) -> Response:
     except InvalidEndpoint as exc:
         raise _bad(exc) from None
     async with runtime.ops.connection() as conn, conn.transaction():
-        created, secret = await endpoints.create_async(conn, spec)
+        created, secret = await endpoints.create_async(conn, spec, runtime.secret_box)
         target = str(created["id"])
         await record_in(
             conn, _entry(request, "webhooks.endpoint.create", target, {"url": spec.url})
@@ -134,7 +134,7 @@ async def rotate_secret(request: Request) -> Response:
     endpoint_id = _id(request)
     grace = runtime.settings.webhooks.secret_grace_seconds
     async with runtime.ops.connection() as conn, conn.transaction():
-        rotated = await endpoints.rotate_secret(conn, endpoint_id, grace)
+        rotated = await endpoints.rotate_secret(conn, endpoint_id, grace, runtime.secret_box)
         if rotated is None:
             raise Problem(404, f"no webhook endpoint {endpoint_id}")
         details = {"grace_seconds": grace}

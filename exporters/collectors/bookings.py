@@ -7,6 +7,7 @@ from typing import Any
 
 import psycopg
 
+from core.keyed_hash import keyed_digest
 from exporters.collector import Changes, Collector, FoldContext, SeriesKey, earliest_of
 from exporters.families import OTHER
 from exporters.queries import bookings as q
@@ -44,12 +45,20 @@ class BookingsCollector(Collector):
                 "confirmed",
             )
             columns = dict(zip(names, map(list, zip(*conflicts, strict=True)), strict=True))
+            columns["customer_ref"] = [self.customer_ref(c) for c in columns["customer"]]
             inserted = ctx.ops.execute(ops_q.RECORD, columns).fetchall()
             changes.inc(self.family("opsdeck_booking_conflicts_total"), (), len(inserted))
         ended = ctx.rows(q.ENDED, window)
         if ended:
             ids, statuses, at = map(list, zip(*ended, strict=True))
             ctx.ops.execute(ops_q.RESOLVE, {"ids": ids, "statuses": statuses, "at": at})
+
+    def customer_ref(self, customer_id: int) -> str | None:
+        """What Grafana shows for the customer: a keyed hash, none without the key."""
+        key = self.settings.exporter.customer_ref_key
+        if key is None:
+            return None
+        return "cus_" + keyed_digest(key.get_secret_value().encode(), str(customer_id), 8)
 
     def refresh_gauges(self, ctx: FoldContext, changes: Changes) -> None:
         after = self.settings.thresholds.unprocessed_after_seconds

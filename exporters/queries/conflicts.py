@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-# Parallel arrays, one element per conflicting confirmation. Returns the rows new to the
-# table: a confirmation is counted once even if a window were ever read twice.
+# Parallel arrays, one element per conflicting confirmation (customer_ref: the keyed hash
+# Grafana shows). Returns the rows new to the table: a confirmation is counted once even if
+# a window were ever read twice.
 RECORD = """
 INSERT INTO ops.kpi_booking_conflicts (booking_id, other_booking_id, resource_id, location_id,
-    customer_id, overlap_start, overlap_end, confirmed_at)
+    customer_id, overlap_start, overlap_end, confirmed_at, customer_ref)
 SELECT * FROM unnest(%(booking)s::bigint[], %(other)s::bigint[], %(resource)s::bigint[],
                      %(location)s::bigint[], %(customer)s::bigint[], %(start)s::timestamptz[],
-                     %(end)s::timestamptz[], %(confirmed)s::timestamptz[])
+                     %(end)s::timestamptz[], %(confirmed)s::timestamptz[],
+                     %(customer_ref)s::text[])
 ON CONFLICT (booking_id) DO NOTHING
 RETURNING booking_id
 """

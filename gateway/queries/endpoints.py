@@ -17,7 +17,10 @@ WITH e AS (
         coalesce(%(rate_limit_per_second)s::float8, 0))
     RETURNING *
 ),
-s AS (INSERT INTO ops.webhook_endpoint_secrets (endpoint_id, secret) SELECT id, %(secret)s FROM e)
+s AS (
+    INSERT INTO ops.webhook_endpoint_secrets (endpoint_id, secret, hint)
+    SELECT id, %(secret)s, %(hint)s FROM e
+)
 SELECT {COLUMNS} FROM e
 """
 
@@ -48,7 +51,7 @@ RETURNING {COLUMNS}
 DELETE = "DELETE FROM ops.webhook_endpoints WHERE id = %(id)s RETURNING id, url"
 
 SECRETS = """
-SELECT id, left(secret, 10) || '...', created_at, expires_at,
+SELECT id, coalesce(hint, '') || '...', created_at, expires_at,
        expires_at IS NULL OR expires_at > now() AS active
 FROM ops.webhook_endpoint_secrets WHERE endpoint_id = %(id)s ORDER BY id
 """
@@ -62,8 +65,8 @@ WITH old AS (
     WHERE endpoint_id = %(id)s AND (expires_at IS NULL OR expires_at > now())
     RETURNING expires_at
 )
-INSERT INTO ops.webhook_endpoint_secrets (endpoint_id, secret)
-SELECT id, %(secret)s FROM ops.webhook_endpoints WHERE id = %(id)s
+INSERT INTO ops.webhook_endpoint_secrets (endpoint_id, secret, hint)
+SELECT id, %(secret)s, %(hint)s FROM ops.webhook_endpoints WHERE id = %(id)s
 RETURNING id, (SELECT max(expires_at) FROM old)
 """
 

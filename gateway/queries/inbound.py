@@ -15,9 +15,18 @@ RETURNING id, xmax = 0 AS inserted
 
 REJECT = """
 INSERT INTO ops.webhook_inbound_rejections (provider, reason, detail, status_code, headers,
-    body, body_bytes, remote_addr)
+    body, body_sha256, body_bytes, remote_addr)
 VALUES (%(provider)s, %(reason)s, %(detail)s, %(status_code)s, %(headers)s, %(body)s,
-    %(body_bytes)s, %(remote_addr)s)
+    %(body_sha256)s, %(body_bytes)s, %(remote_addr)s)
+"""
+
+# Retention (webhooks.retention_days), a batch at a time so no delete holds locks for long.
+PRUNE_REJECTIONS = """
+DELETE FROM ops.webhook_inbound_rejections
+WHERE id IN (SELECT id FROM ops.webhook_inbound_rejections
+             WHERE received_at < now() - make_interval(days => %(days)s)
+             ORDER BY received_at
+             LIMIT %(batch)s)
 """
 
 CLAIM = """

@@ -16,6 +16,7 @@ from pathlib import Path
 import psycopg
 
 from core import build_info
+from core.audit import use_key
 from core.log_format import FORMATS, configure_logging
 from core.settings import SettingsError, load_settings
 from opsdeck.cli import (
@@ -28,7 +29,9 @@ from opsdeck.cli import (
     exporter,
     migrate,
     oncall,
+    secrets,
     simulate,
+    slack_users,
     users,
     worker,
 )
@@ -44,7 +47,9 @@ COMMANDS = (
     api,
     users,
     api_keys,
+    slack_users,
     audit,
+    secrets,
     oncall,
     check_config,
 )
@@ -76,6 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings(args.config)
+        use_key(settings.audit.chain_key)  # every command links and verifies with it
         log_format = args.log_format or ("json" if args.command in LONG_RUNNING else "text")
         configure_logging(args.command, log_format, settings.log_level)
         for chatty in ("alembic", "httpx", "httpcore"):

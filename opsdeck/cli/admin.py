@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from core.application_names import CLI
 from core.database import connect
+from core.sealed_secrets import SecretBox
 from core.settings import Settings
 from opsdeck.cli.errors import CommandError
 
@@ -35,7 +36,7 @@ def admin_session(settings: Settings, command: str) -> Iterator[Admin]:
     sessions = redis.Redis.from_url(settings.redis_url) if settings.redis_url else None
     try:
         with connect(url, application_name=CLI) as conn:
-            yield Admin(actor(), conn, sessions)
+            yield Admin(actor(), conn, sessions, SecretBox.from_settings(settings))
     except AccountError as exc:
         raise CommandError(str(exc), status=1) from None
     finally:

@@ -37,7 +37,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         port=args.port or settings.api.port,
         log_config=None,
         access_log=False,  # the app writes its own JSON access log, with request ids
-        proxy_headers=False,  # the peer address decides trusted-proxy SSO: never rewrite it
+        # The app takes the client address from forwarded headers itself, only from
+        # api.trusted_proxies (api/middleware/client_address.py); the peer stays the peer.
+        proxy_headers=False,
         server_header=False,
         lifespan="on",
     )

@@ -1,4 +1,6 @@
-"""``opsdeck migrate``: bring the platform contract and the ops schema to their heads."""
+"""``opsdeck migrate``: bring the platform contract and the ops schema to their heads, then
+set up the owner and service roles (core.database_roles). Run it with an administrator's
+DATABASE_URL (one that may create roles); the services then connect as the service role."""
 
 from __future__ import annotations
 
@@ -27,6 +29,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     require_service(settings, "migrate")
     ops_url = settings.require("database_url", "opsdeck migrate")
     platform_url = settings.platform_url or ops_url
-    for branch in migrate(ops_url, platform_url, ops_only=args.ops_only):
+    roles = settings.database_roles
+    for branch in migrate(ops_url, platform_url, ops_only=args.ops_only, roles=roles):
         print(f"migrated {branch} to head")
+    print(f"database roles ready: owner {roles.owner}, service {roles.service}")
     return 0

@@ -144,12 +144,20 @@ def print_backfill_report(stats: list[LoadStats], total_seconds: float) -> None:
 def _inject_all(
     args: argparse.Namespace, settings: Settings, platform_url: str, ops_url: str
 ) -> None:
+    from core.sealed_secrets import SecretBox
     from simulator.inject import STREAM_KINDS, InjectionError, inject
 
+    box = SecretBox.from_settings(settings)
     for kind in args.inject:
         try:
             done = inject(
-                kind, platform_url, ops_url, settings.thresholds, args.inject_minutes, args.seed
+                kind,
+                platform_url,
+                ops_url,
+                settings.thresholds,
+                args.inject_minutes,
+                args.seed,
+                box,
             )
         except InjectionError as exc:
             raise CommandError(f"--inject {kind}: {exc}") from exc

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from api.rbac import ROLES, Role
 from core.settings import Settings
 from opsdeck.cli.admin import admin_session, read_password
+
+if TYPE_CHECKING:
+    from api.accounts import SessionsEnded
 
 
 def register(sub: Any) -> None:
@@ -29,7 +32,7 @@ def register(sub: Any) -> None:
         ("revoke-sessions", "end every session of a user"),
     ):
         actions.add_parser(name, help=text).add_argument("username")
-    password = actions.add_parser("reset-password", help="set a new password")
+    password = actions.add_parser("reset-password", help="set a new password (ends sessions)")
     password.add_argument("username")
     password.add_argument("--password-stdin", action="store_true")
     parser.set_defaults(handler=run)
@@ -41,6 +44,18 @@ def _show_totp(username: str, secret: str | None) -> None:
     if secret:
         print(f"TOTP secret (add it to an authenticator app now; it is not shown again): {secret}")
         print(f"otpauth URI: {provisioning_uri(secret, username)}")
+
+
+def _ended(username: str, ended: SessionsEnded) -> str:
+    """What ending a user's sessions did, as it happened: refused by the database always,
+    deleted from Redis only when Redis was there."""
+    refused = (
+        f"ended the sessions of {username} (session version {ended.version}: every API "
+        "process refuses older sessions within api.session_recheck_seconds)"
+    )
+    if ended.deleted is not None:
+        return f"{refused}; deleted {ended.deleted} session(s) from Redis"
+    return f"{refused}; none deleted from Redis ({ended.redis_problem}): they expire there unused"
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -59,17 +74,20 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 factor, seen = "yes" if two_factor else "no", str(last or "-")
                 print(f"{name:<24}{role:<13}{factor:<5}{seen:<27}{disabled or ''}")
         elif args.action == "set-role":
-            _show_totp(args.username, accounts.set_role(admin, args.username, Role(args.role)))
-            print(f"{args.username} is now {args.role}; their sessions have ended")
+            secret, ended = accounts.set_role(admin, args.username, Role(args.role))
+            _show_totp(args.username, secret)
+            print(f"{args.username} is now {args.role}; {_ended(args.username, ended)}")
         elif args.action in ("disable", "enable"):
-            accounts.set_disabled(admin, args.username, args.action == "disable")
-            print(f"{args.username} {args.action}d")
+            ended = accounts.set_disabled(admin, args.username, args.action == "disable")
+            print(f"{args.username} {args.action}d; {_ended(args.username, ended)}")
         elif args.action == "reset-password":
-            accounts.reset_password(admin, args.username, read_password(args.password_stdin))
-            print(f"password of {args.username} changed; their sessions have ended")
+            password = read_password(args.password_stdin)
+            ended = accounts.reset_password(admin, args.username, password)
+            print(f"password of {args.username} changed; {_ended(args.username, ended)}")
         elif args.action == "reset-totp":
-            _show_totp(args.username, accounts.reset_totp(admin, args.username))
+            secret, ended = accounts.reset_totp(admin, args.username)
+            _show_totp(args.username, secret)
+            print(_ended(args.username, ended))
         else:
-            ended = accounts.revoke_sessions(admin, args.username)
-            print(f"ended {ended} session(s) of {args.username}")
+            print(_ended(args.username, accounts.revoke_sessions(admin, args.username)))
     return 0

@@ -37,7 +37,14 @@ from core.settings import SimulatorSettings
 from opsdeck.embedded import free_port
 from opsdeck.supervisor import Service, Supervisor, http_ready
 from tests.alerting.sinks import HEARTBEAT, PAGERDUTY, SLACK, HttpSink, SmtpSink
-from tests.conftest import REPO, create_database, drop_database, opsdeck_env, with_database
+from tests.conftest import (
+    REPO,
+    create_database,
+    drop_database,
+    opsdeck_env,
+    service_url,
+    with_database,
+)
 from tests.exporters.harness import Exporter, Traffic, db_now
 from tests.webhooks.harness import WorkerProcess, endpoint, workers
 from tests.webhooks.servers import partner
@@ -242,7 +249,9 @@ def _start_prometheus(
 def _start_api(supervisor: Supervisor, work: Path, db_url: str, redis_url: str) -> str:
     port = free_port(0)
     env = opsdeck_env(
-        DATABASE_URL=db_url, REDIS_URL=redis_url, OPSDECK_API__SECRET_KEY=API_SECRET_KEY
+        DATABASE_URL=service_url(db_url),
+        REDIS_URL=redis_url,
+        OPSDECK_API__SECRET_KEY=API_SECRET_KEY,
     )
     supervisor.start(
         Service(

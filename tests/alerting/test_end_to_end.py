@@ -34,6 +34,7 @@ from tests.alerting import deliveries
 from tests.alerting.deliveries import Delivery, expected, received
 from tests.alerting.sinks import API_HOOK, PAGERDUTY, SLACK, HttpRequest, Mail
 from tests.alerting.stack import SECRETS, Stack, monitoring_stack
+from tests.conftest import suite_box
 from tests.dashboards.shared_schemas import load
 
 # Its stack may wait for another test file's stack (tests.alerting.stack) first.
@@ -114,7 +115,7 @@ class Scenario:
     def inject_alone(self, kind: str, names: list[str]) -> None:
         started = time.time()
         self.injected[kind] = inject(
-            kind, self.stack.db_url, self.stack.db_url, T, STREAM_MINUTES, 7
+            kind, self.stack.db_url, self.stack.db_url, T, STREAM_MINUTES, 7, suite_box()
         )
         _until(lambda: self.complete(names), WAVE_TIMEOUT)
         self.seconds[kind] = time.time() - started

@@ -26,8 +26,9 @@ from api.auth.sessions import COOKIE
 from api.rbac import ROLES, Role
 from api.runtime import Runtime
 from api.workers import fold_usage
+from core.sealed_secrets import SecretBox
 from core.settings import ApiSettings, IncidentSettings, Settings, WebhookSettings
-from tests.conftest import scratch_database
+from tests.conftest import TEST_SECRETS_KEY, scratch_database, service_url, setup_url
 from tests.incidents.alertmanager_process import alertmanager
 from tests.processes import supervised_server
 
@@ -43,11 +44,17 @@ CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 def api_settings(
     db_url: str, redis_url: str, alertmanager_url: str | None = None, **api: Any
 ) -> Settings:
-    values: dict[str, Any] = {"secret_key": SECRET, "requests_per_minute": 100_000, **api}
+    values: dict[str, Any] = {
+        "secret_key": SECRET,
+        "requests_per_minute": 100_000,
+        "cookie_secure": False,  # served over plain HTTP (ASGI) in tests
+        **api,
+    }
     return Settings(
-        database_url=db_url,
+        database_url=service_url(db_url),
         redis_url=redis_url,
         alertmanager_url=alertmanager_url,
+        secrets_key=SecretStr(TEST_SECRETS_KEY),
         incidents=IncidentSettings(
             alertmanager_token=SecretStr(ALERTMANAGER_TOKEN),
             slack_signing_secret=SecretStr(SLACK_SIGNING_SECRET),
@@ -67,7 +74,7 @@ class Harness:
     def __init__(self, app: Starlette, settings: Settings) -> None:
         self.app = app
         self.settings = settings
-        self.db_url = str(settings.database_url)
+        self.db_url = setup_url(str(settings.database_url))  # the suite's own SQL
         self.totp: dict[str, str] = {}
         self._users: set[str] = set()
 
@@ -82,21 +89,33 @@ class Harness:
             return cursor.fetchall() if cursor.description else []
 
     def _admin(self, conn: psycopg.Connection[Any]) -> Admin:
-        return Admin("test", conn, redis.Redis.from_url(str(self.settings.redis_url)))
+        sessions = redis.Redis.from_url(str(self.settings.redis_url))
+        return Admin("test", conn, sessions, SecretBox.from_settings(self.settings))
 
     def user(self, role: Role, name: str | None = None, *, two_factor: bool = False) -> str:
         username = name or f"{role.value}-user"
-        if username not in self._users:
+        if username in self._users:
+            return username
+        # Another harness over the same database may have made it (module databases).
+        if not self.sql("SELECT 1 FROM ops.users WHERE username = %s", (username,)):
             with psycopg.connect(self.db_url) as conn:
                 secret = add_user(self._admin(conn), username, role, PASSWORD, two_factor)
             if secret:
                 self.totp[username] = secret
-            self._users.add(username)
+        self._users.add(username)
         return username
 
-    def api_key(self, role: Role, scopes: list[str] | None = None, name: str = "test") -> str:
+    def api_key(
+        self,
+        role: Role,
+        scopes: list[str] | None = None,
+        name: str = "test",
+        user: str | None = None,
+    ) -> str:
+        """A new key of ``user`` (by default the ``role`` user, created if need be)."""
+        owner = user or self.user(role)
         with psycopg.connect(self.db_url) as conn:
-            token, _ = create_key(self._admin(conn), name, role, scopes or [])
+            token, _ = create_key(self._admin(conn), owner, name, role, scopes or [])
         return token
 
     def client(self, *, address: str = "127.0.0.1", **kwargs: Any) -> httpx.AsyncClient:
@@ -108,14 +127,18 @@ class Harness:
     async def session_client(self, role: Role, name: str | None = None) -> httpx.AsyncClient:
         """A client holding a fresh session of a user with ``role``."""
         username = self.user(role, name)
-        rows = self.sql("SELECT id FROM ops.users WHERE username = %s", (username,))
-        _, cookie = await self.runtime.sessions.create(rows[0][0], username, role.value)
+        rows = self.sql(
+            "SELECT id, session_version FROM ops.users WHERE username = %s", (username,)
+        )
+        _, cookie = await self.runtime.sessions.create(rows[0][0], rows[0][1])
         client = self.client()
         client.cookies.set(COOKIE, cookie)
         return client
 
-    def key_client(self, role: Role, scopes: list[str] | None = None) -> httpx.AsyncClient:
-        token = self.api_key(role, scopes)
+    def key_client(
+        self, role: Role, scopes: list[str] | None = None, user: str | None = None
+    ) -> httpx.AsyncClient:
+        token = self.api_key(role, scopes, user=user)
         return self.client(headers={"Authorization": f"Bearer {token}"})
 
     async def sign_in(

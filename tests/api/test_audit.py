@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 from api.rbac import Role
+from core.audit import AuditEntry, record_in_sync
 from tests.api.conftest import Harness
 from tests.conftest import opsdeck_env, run_opsdeck
 
@@ -21,6 +22,13 @@ pytestmark = pytest.mark.anyio
 def _verify(url: str) -> tuple[int, str]:
     result = run_opsdeck("audit", "verify", env=opsdeck_env(DATABASE_URL=url))
     return result.returncode, result.stdout + result.stderr
+
+
+def _write(url: str, *entries: AuditEntry) -> None:
+    """Rows as every writer adds them: through core.audit, linked with the chain key."""
+    with psycopg.connect(url) as conn, conn.transaction():
+        for entry in entries:
+            record_in_sync(conn, entry)
 
 
 def _as_superuser(url: str, statement: str) -> None:
@@ -69,13 +77,20 @@ async def test_the_trail_is_listed_and_exported_for_super_admins(api: Harness) -
 
 
 def test_verify_passes_then_catches_tampering(db_url: str) -> None:
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        for n in range(5):
-            conn.execute(
-                "INSERT INTO ops.audit_log (actor, action, reason, ip_address, details) "
-                "VALUES ('ada', 'pii.unmask', %s, '10.0.0.1', %s)",
-                (f"reason {n}", json.dumps({"n": n, "nested": {"b": [1, 2.5, "x"], "a": None}})),
+    details = {"nested": {"b": [1, 2.5, "x"], "a": None}}
+    _write(
+        db_url,
+        *(
+            AuditEntry(
+                "ada",
+                "pii.unmask",
+                reason=f"reason {n}",
+                ip_address="10.0.0.1",
+                details={"n": n, **details},
             )
+            for n in range(5)
+        ),
+    )
     status, output = _verify(db_url)
     assert status == 0, output
     assert "5 entries, chain verified" in output
@@ -97,9 +112,7 @@ def test_verify_passes_then_catches_tampering(db_url: str) -> None:
     ],
 )
 def test_verify_catches_removed_and_altered_rows(db_url: str, statement: str, problem: str) -> None:
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        for _ in range(5):
-            conn.execute("INSERT INTO ops.audit_log (actor, action) VALUES ('ada', 'sign_in')")
+    _write(db_url, *(AuditEntry("ada", "sign_in") for _ in range(5)))
     assert _verify(db_url)[0] == 0
     _as_superuser(db_url, statement)
     status, output = _verify(db_url)
@@ -108,15 +121,16 @@ def test_verify_catches_removed_and_altered_rows(db_url: str, statement: str, pr
 
 
 def test_retention_removes_old_entries_and_the_chain_still_verifies(db_url: str) -> None:
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        for _ in range(3):
-            conn.execute(
-                "INSERT INTO ops.audit_log (actor, action, at) "
-                "VALUES ('ada', 'sign_in', now() - interval '120 days')"
-            )
-        conn.execute("INSERT INTO ops.audit_log (actor, action) VALUES ('ada', 'sign_in')")
-        with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            conn.execute("DELETE FROM ops.audit_log WHERE chain_seq = 4")
+    _write(db_url, *(AuditEntry("ada", "sign_in") for _ in range(4)))
+    # The server stamps every row's time: only behind the triggers do rows grow old at once.
+    _as_superuser(
+        db_url, "UPDATE ops.audit_log SET at = at - interval '120 days' WHERE chain_seq <= 3"
+    )
+    with (
+        psycopg.connect(db_url, autocommit=True) as conn,
+        pytest.raises(psycopg.errors.InsufficientPrivilege),
+    ):
+        conn.execute("DELETE FROM ops.audit_log WHERE chain_seq = 4")
     result = run_opsdeck("audit", "retention", env=opsdeck_env(DATABASE_URL=db_url))
     assert result.returncode == 0, result.stderr
     assert "removed 3 entries older than 90 days" in result.stdout
@@ -126,11 +140,10 @@ def test_retention_removes_old_entries_and_the_chain_still_verifies(db_url: str)
 
 
 def test_cli_export_as_csv_and_json(db_url: str) -> None:
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute(
-            "INSERT INTO ops.audit_log (actor, action, reason, details) "
-            "VALUES ('ada', 'pii.unmask', 'chargeback, \"quoted\"', '{\"grant_id\": 1}')"
-        )
+    _write(
+        db_url,
+        AuditEntry("ada", "pii.unmask", reason='chargeback, "quoted"', details={"grant_id": 1}),
+    )
     env = opsdeck_env(DATABASE_URL=db_url)
     as_csv = run_opsdeck("audit", "export", env=env)
     assert as_csv.returncode == 0, as_csv.stderr

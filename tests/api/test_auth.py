@@ -76,7 +76,9 @@ async def test_sign_out_and_revocation_end_sessions_server_side(api: Harness) ->
             env=opsdeck_env(DATABASE_URL=api.db_url, REDIS_URL=str(api.settings.redis_url)),
         )
         assert result.returncode == 0, result.stderr
-        assert "ended 1 session(s) of olga" in result.stdout  # the signed-out one is gone already
+        assert "ended the sessions of olga" in result.stdout
+        # The signed-out one is gone already.
+        assert "deleted 1 session(s) from Redis" in result.stdout
     async with api.client() as thief:
         thief.cookies.set(COOKIE, stolen)
         assert (await thief.get("/api/v1/bookings")).status_code == 401
@@ -107,8 +109,18 @@ def test_a_super_admin_cannot_exist_without_two_factor(api: Harness) -> None:
 
 async def test_api_keys_are_hashed_scoped_revocable_and_rotatable(api: Harness) -> None:
     env = opsdeck_env(DATABASE_URL=api.db_url)
+    owner = ["--user", api.user(Role.OPS)]
     created = run_opsdeck(
-        "api-keys", "create", "--name", "etl", "--role", "ops", "--scope", "bookings.read", env=env
+        "api-keys",
+        "create",
+        *owner,
+        "--name",
+        "etl",
+        "--role",
+        "ops",
+        "--scope",
+        "bookings.read",
+        env=env,
     )
     assert created.returncode == 0, created.stderr
     token = created.stdout.splitlines()[-1]
@@ -138,7 +150,16 @@ async def test_api_keys_are_hashed_scoped_revocable_and_rotatable(api: Harness) 
         assert run_opsdeck("api-keys", "revoke", new_token.split("_")[1], env=env).returncode == 0
         assert (await new.get("/api/v1/bookings")).status_code == 401
     bad_scope = run_opsdeck(
-        "api-keys", "create", "--name", "x", "--role", "viewer", "--scope", "audit.read", env=env
+        "api-keys",
+        "create",
+        *owner,
+        "--name",
+        "x",
+        "--role",
+        "viewer",
+        "--scope",
+        "audit.read",
+        env=env,
     )
     assert bad_scope.returncode == 1
     assert "does not hold audit.read" in bad_scope.stderr
@@ -211,7 +232,9 @@ async def test_sign_in_redirects_only_to_local_pages(api: Harness) -> None:
 
 
 async def test_rate_limits(api_db: str, api_redis: str) -> None:
-    settings = api_settings(api_db, api_redis, login_attempts_per_user=3, requests_per_minute=5)
+    settings = api_settings(
+        api_db, api_redis, login_user_failures_before_backoff=3, requests_per_minute=5
+    )
     async with running(settings) as harness:
         username = harness.user(Role.VIEWER, "limited")
         async with harness.client() as client:

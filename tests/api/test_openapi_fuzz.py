@@ -21,12 +21,12 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from api.accounts import Admin, create_key
+from api.accounts import Admin, add_user, create_key
 from api.app import route_specs
 from api.openapi import build_document
 from api.rbac import Role
-from tests.api.conftest import SECRET, serving
-from tests.conftest import REPO, opsdeck_env
+from tests.api.conftest import PASSWORD, SECRET, serving
+from tests.conftest import REPO, opsdeck_env, suite_box
 
 pytestmark = pytest.mark.slow
 
@@ -41,14 +41,20 @@ CHECKS = [
 @pytest.fixture(scope="module")
 def live(api_db: str, api_redis: str) -> Iterator[tuple[str, str]]:
     with psycopg.connect(api_db) as conn:
-        token, _ = create_key(Admin("test", conn, None), "fuzzer", Role.SUPER_ADMIN, [])
+        admin = Admin("test", conn, None, suite_box())
+        add_user(admin, "fuzzer", Role.SUPER_ADMIN, PASSWORD, two_factor=True)
+        token, _ = create_key(admin, "fuzzer", "fuzzer", Role.SUPER_ADMIN, [])
     env = opsdeck_env(
         DATABASE_URL=api_db,
         REDIS_URL=api_redis,
         OPSDECK_API__SECRET_KEY=SECRET,
         OPSDECK_API__REQUESTS_PER_MINUTE="10000000",
-        OPSDECK_API__LOGIN_ATTEMPTS_PER_USER="10000000",
+        OPSDECK_API__LOGIN_USER_FAILURES_BEFORE_BACKOFF="10000000",
+        OPSDECK_API__LOGIN_ADDRESS_FAILURES_BEFORE_BACKOFF="10000000",
         OPSDECK_API__LOGIN_ATTEMPTS_PER_ADDRESS="10000000",
+        OPSDECK_API__EXPORTS_PER_PRINCIPAL="1000",
+        OPSDECK_API__EXPORTS_TOTAL="1000",
+        OPSDECK_WEBHOOKS__INBOUND_REJECTIONS_PER_ADDRESS="10000000",
     )
     log = REPO / "test-artifacts" / "api-fuzz.log"
     log.parent.mkdir(parents=True, exist_ok=True)

@@ -147,7 +147,7 @@ async def test_request_ids_and_json_access_log(
     assert line["status"] == 200
     assert line["method"] == "GET"
     assert line["duration_ms"] >= 0
-    assert line["principal"].startswith("api-key:")
+    assert line["principal"].startswith("super_admin-user (api-key:")
     assert line["level"] == "INFO"
     assert line["process"] == "api"
 

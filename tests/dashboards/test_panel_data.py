@@ -33,7 +33,7 @@ import redis
 import yaml
 
 from alert_rules.rule_files import ALERTS_FILE, RECORDING_FILE
-from api.accounts import Admin, create_key
+from api.accounts import Admin, add_user, create_key
 from api.http_metrics import HttpMetrics
 from api.rbac import Role
 from core import recording_rules as rec
@@ -43,7 +43,7 @@ from dashboards.lint import expand, panels
 from exporters.families import kpi_families
 from simulator.inject import inject
 from tests.alerting.stack import SCRAPE_SECONDS, Stack, monitoring_stack
-from tests.conftest import REPO
+from tests.conftest import REPO, suite_box
 from tests.dashboards.link_promises import (
     DataLink,
     action_broken,
@@ -322,8 +322,9 @@ def api_client(stack: Stack, services: dict[str, str]) -> Iterator[httpx.Client]
     admin's API key: a role that may open every link."""
     (target,) = stack.query('up{job="opsdeck-api"}')
     with psycopg.connect(stack.db_url) as conn:
-        admin = Admin("link-test", conn, redis.Redis.from_url(services["redis"]))
-        token, _ = create_key(admin, "dashboard links", Role.SUPER_ADMIN, [])
+        admin = Admin("link-test", conn, redis.Redis.from_url(services["redis"]), suite_box())
+        add_user(admin, "link-test", Role.SUPER_ADMIN, "link-test password 0123456789", True)
+        token, _ = create_key(admin, "link-test", "dashboard links", Role.SUPER_ADMIN, [])
     base = "http://" + target["metric"]["instance"]
     headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=base, headers=headers, timeout=60) as client:

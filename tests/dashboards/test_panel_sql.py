@@ -102,7 +102,9 @@ def _seed(url: str, work: Path) -> None:
     thresholds = Settings().thresholds
     for kind in ("double-booking", "psp-mismatch"):
         inject(kind, url, url, thresholds, minutes=5, seed=3)
-    with exporters(url, work) as (exporter,):
+    # The key of the customer_ref the double-booking panel shows (none is kept without it).
+    key = "customer-ref-key-for-the-panel-test"
+    with exporters(url, work, OPSDECK_EXPORTER__CUSTOMER_REF_KEY=key) as (exporter,):
         exporter.wait_caught_up(db_now(url))
     audited = subprocess.run(
         [sys.executable, "-m", "opsdeck", *ADD_USER],

@@ -22,7 +22,7 @@ from opsdeck.embedded import free_port
 from simulator.backfill import BackfillPlan, run_backfill
 from simulator.live import LiveOptions, LiveSimulator
 from simulator.vocabulary import SCALES
-from tests.conftest import REPO, opsdeck_env
+from tests.conftest import REPO, opsdeck_env, service_url
 from tests.exporters.truth import Series
 from tests.processes import stopped_on_exit, terminate
 
@@ -56,7 +56,7 @@ class Exporter:
         self.url = url
         self.log = log_dir / f"{name}-{self.port}.log"
         env = opsdeck_env(
-            DATABASE_URL=url,
+            DATABASE_URL=service_url(url),
             OPSDECK_EXPORTER__FOLD_INTERVAL_SECONDS="0.1",
             OPSDECK_EXPORTER__GAUGE_INTERVAL_SECONDS="0.5",
             OPSDECK_EXPORTER__STANDBY_REFRESH_SECONDS="0.3",

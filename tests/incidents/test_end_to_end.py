@@ -26,8 +26,11 @@ import pytest
 import uvicorn
 from pydantic import SecretStr
 
+from api.accounts import Admin, add_user
 from api.app import create_app
 from api.incidents.slack_signature import sign
+from api.rbac import Role
+from api.slack_users import map_user
 from core.settings import Settings
 from opsdeck.embedded import free_port
 from simulator.inject import end, inject
@@ -102,6 +105,7 @@ async def world(
         monitoring_stack(admin_url, history_template, work, api_url=api_url) as stack,
     ):
         settings = _settings(stack, fake, api_redis)
+        _map_slack_user(stack.db_url)
         app = create_app(settings, http_client=client)
         server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
@@ -126,9 +130,18 @@ def _status(world: World, incident: int) -> str:
     return str(row[0])
 
 
+def _map_slack_user(db_url: str) -> None:
+    """The Slack user who clicks acts as the opsdeck user ada, an Ops user."""
+    with psycopg.connect(db_url) as conn:
+        admin = Admin("e2e", conn, None)
+        add_user(admin, "ada", Role.OPS, "e2e password 0123456789", two_factor=False)
+        map_user(admin, "T0E2E", "U0E2E", "ada")
+
+
 def _click(action_id: str, incident: int) -> tuple[bytes, dict[str, str]]:
     payload = {
         "type": "block_actions",
+        "team": {"id": "T0E2E"},
         "user": {"id": "U0E2E", "username": "ada"},
         "actions": [
             {"action_id": action_id, "value": str(incident), "action_ts": f"{time.time():.6f}"}

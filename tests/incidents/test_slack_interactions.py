@@ -11,13 +11,17 @@ from urllib.parse import urlencode
 
 import anyio
 import httpx
+import psycopg
 import pytest
 from pydantic import SecretStr
 
+from api.accounts import Admin
 from api.incidents import context, escalation_loop
 from api.incidents.context import Incidents
 from api.incidents.queries.escalation import ENGINE_LEADER
 from api.incidents.slack_signature import sign
+from api.rbac import Role
+from api.slack_users import map_user
 from core.queries.leadership import ELECT
 from tests.api.conftest import Harness
 from tests.incidents.conftest import faked_settings, open_by_hook
@@ -30,7 +34,10 @@ PATH = "/hooks/slack/interactions"
 
 @pytest.fixture
 async def slack_api(api: Harness, fake: tuple[Fake, httpx.AsyncClient]) -> AsyncIterator[Incidents]:
+    """Slack buttons on, and Slack user T0001/U0001 mapped to the opsdeck user grace."""
     server, client = fake
+    with psycopg.connect(api.db_url) as conn:
+        map_user(Admin("test", conn, None), "T0001", "U0001", api.user(Role.OPS, "grace"))
     settings = faked_settings(server, slack_signing_secret=SecretStr(SIGNING_SECRET))
     original = api.app.state.incidents
     api.app.state.incidents = incidents = context.build(settings, client)
@@ -43,7 +50,8 @@ async def slack_api(api: Harness, fake: tuple[Fake, httpx.AsyncClient]) -> Async
 def _click(action_id: str, incident: int, action_ts: str | None = None) -> bytes:
     payload = {
         "type": "block_actions",
-        "user": {"id": "U0001", "username": "grace", "name": "grace"},
+        "team": {"id": "T0001", "domain": "example"},
+        "user": {"id": "U0001", "username": "grace-display", "name": "grace-display"},
         "actions": [
             {
                 "action_id": action_id,
@@ -142,17 +150,17 @@ async def test_acknowledge_click_acts_once_and_updates_the_message(
     row = api.sql(
         "SELECT status, acknowledged_by, dedup_key FROM ops.incidents WHERE id = %s", (incident,)
     )
-    assert row[0][:2] == ("acknowledged", "slack:grace")
+    assert row[0][:2] == ("acknowledged", "grace")
     acks = [b for b in server.bodies("/v2/enqueue") if b["event_action"] == "acknowledge"]
     assert [a["dedup_key"] for a in acks if a["dedup_key"] == row[0][2]] == [row[0][2]]
     (update,) = [b for b in server.bodies("/api/chat.update") if "SlackAck" in b["text"]]
-    assert "Acknowledged by slack:grace" in json.dumps(update["blocks"])
+    assert "Acknowledged by grace" in json.dumps(update["blocks"])
     assert not any(b["type"] == "actions" for b in update["blocks"])
     audit = api.sql(
         "SELECT actor, outcome FROM ops.audit_log WHERE action = 'action.acknowledge' "
-        "AND actor = 'slack:grace'"
+        "AND actor = 'grace'"
     )
-    assert audit == [("slack:grace", "ok")]
+    assert audit == [("grace", "ok")]
 
 
 async def test_mute_click_updates_the_message(

@@ -31,7 +31,12 @@ SECRETS = "/run/secrets/"
 # What an operator puts in .env (the compose file's header lists the same names).
 EXAMPLE_ENV = {
     "POSTGRES_PASSWORD": "example-postgres-password",
+    "SERVICE_POSTGRES_PASSWORD": "example-service-postgres-password",
+    "AUDIT_CHAIN_KEY": "example-audit-chain-key-0123456789-abcdefghij",
+    "REDIS_PASSWORD": "example-redis-password",
     "API_SECRET_KEY": "example-api-secret-key-0123456789-abcdefghij",
+    "SECRETS_KEY": "ZXhhbXBsZS1zZWNyZXRzLWtleS0zMi1ieXRlcy0wMTI=",  # opsdeck secrets new-key
+    "CUSTOMER_REF_KEY": "example-customer-ref-key-0123",
     "ALERTMANAGER_API_TOKEN": "example-alertmanager-token",
     "GRAFANA_ADMIN_PASSWORD": "example-grafana-admin-password",
     "GRAFANA_POSTGRES_PASSWORD": "example-grafana-postgres-password",

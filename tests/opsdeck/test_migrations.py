@@ -6,6 +6,7 @@ import psycopg
 import pytest
 from alembic import command
 
+from core.audit import AuditEntry, record_in_sync
 from core.migrate import alembic_config, downgrade_to_base, migrate
 from tests.conftest import opsdeck_env, run_opsdeck
 
@@ -103,7 +104,11 @@ def test_opsdeck_migrate_then_alembic_downgrade_base(empty_db_url: str) -> None:
     env = opsdeck_env(DATABASE_URL=empty_db_url)
     up = run_opsdeck("migrate", env=env)
     assert up.returncode == 0, up.stderr
-    assert up.stdout.splitlines() == ["migrated platform to head", "migrated ops to head"]
+    assert up.stdout.splitlines() == [
+        "migrated platform to head",
+        "migrated ops to head",
+        "database roles ready: owner opsdeck_owner, service opsdeck_service",
+    ]
     assert set(CONTRACT) <= set(_columns(empty_db_url))
     down = run_opsdeck("downgrade", "base", env=env, module="alembic")
     assert down.returncode == 0, down.stderr
@@ -131,8 +136,11 @@ def test_updated_at_is_stamped_by_the_database(db_url: str) -> None:
 def test_audit_log_is_append_only_and_chained(db_url: str) -> None:
     with psycopg.connect(db_url) as conn:
         for action in ("sign_in", "unmask"):
-            conn.execute("INSERT INTO ops.audit_log (actor, action) VALUES ('ada', %s)", (action,))
+            record_in_sync(conn, AuditEntry("ada", action))
         conn.commit()
+        with pytest.raises(psycopg.errors.CheckViolation):  # a row that skips the link
+            conn.execute("INSERT INTO ops.audit_log (actor, action) VALUES ('eve', 'sign_in')")
+        conn.rollback()
         rows = conn.execute(
             "SELECT chain_seq, prev_hash, hash FROM ops.audit_log ORDER BY chain_seq"
         ).fetchall()

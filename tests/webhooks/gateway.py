@@ -22,6 +22,7 @@ from core.psp_webhooks import (
 from core.settings import ApiSettings, Settings, WebhookSettings
 from gateway.inbound_processing import InboundProcessor
 from tests.api.conftest import PAYSTACK_TEST_SECRET, SECRET, STRIPE_TEST_SECRET
+from tests.conftest import TEST_SECRETS_KEY
 
 STRIPE_SECRET = STRIPE_TEST_SECRET
 PAYSTACK_SECRET = PAYSTACK_TEST_SECRET
@@ -38,7 +39,8 @@ def gateway_settings(db_url: str, redis_url: str, **hooks: Any) -> Settings:
     return Settings(
         database_url=db_url,
         redis_url=redis_url,
-        api=ApiSettings(secret_key=SECRET, requests_per_minute=100_000),
+        api=ApiSettings(secret_key=SECRET, requests_per_minute=100_000, cookie_secure=False),
+        secrets_key=SecretStr(TEST_SECRETS_KEY),
         webhooks=WebhookSettings(**webhooks),
     )
 

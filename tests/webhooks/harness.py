@@ -15,12 +15,15 @@ import httpx
 import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 
+from core.sealed_secrets import SecretBox
 from gateway.endpoints import EndpointSpec, create
 from gateway.outbox import Event, enqueue_many
 from opsdeck.embedded import free_port
-from tests.conftest import REPO, opsdeck_env
+from tests.conftest import REPO, TEST_SECRETS_KEY, opsdeck_env, service_url
 from tests.processes import stopped_on_exit, terminate
 
+# Seals secrets as the suite's processes do (tests.conftest.SUITE_SETTINGS).
+SUITE_BOX = SecretBox(TEST_SECRETS_KEY)
 # What the tests run workers with: fast retries, short leases, local receivers allowed.
 FAST = {
     "OPSDECK_WEBHOOKS__SSRF_ALLOW": '["127.0.0.1/32"]',
@@ -43,7 +46,7 @@ class WorkerProcess:
         self.port = free_port(0)
         self.log = log_dir / f"{name}-{self.port}.log"
         self.working_since: float | None = None
-        env = opsdeck_env(DATABASE_URL=db_url, **{**FAST, **settings})
+        env = opsdeck_env(DATABASE_URL=service_url(db_url), **{**FAST, **settings})
         argv = [sys.executable, "-m", "opsdeck", "worker", "--metrics-port", str(self.port)]
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
@@ -100,7 +103,7 @@ def sql(url: str, query: str, params: Any = None) -> list[tuple[Any, ...]]:
 def endpoint(url: str, target: str, **fields: Any) -> tuple[int, str]:
     """A new endpoint: (its id, its secret)."""
     with psycopg.connect(url) as conn:
-        created, secret = create(conn, EndpointSpec(target, **fields))
+        created, secret = create(conn, EndpointSpec(target, **fields), SUITE_BOX)
         conn.commit()
     return int(created["id"]), secret
 

@@ -19,8 +19,8 @@ WITH e AS (
     INSERT INTO ops.webhook_endpoints (url, max_in_flight) VALUES ('https://p.example/h', 5)
     RETURNING id
 ), s AS (
-    INSERT INTO ops.webhook_endpoint_secrets (endpoint_id, secret)
-    SELECT id, 'whsec_c2FtcGxlc2VjcmV0c2FtcGxlc2VjcmV0' FROM e
+    INSERT INTO ops.webhook_endpoint_secrets (endpoint_id, secret, hint)
+    SELECT id, 'sealed:sample-never-opened', 'whsec_c2Fw' FROM e
 ), m AS (
     INSERT INTO ops.webhook_messages (event_type, body, source) VALUES ('x.y', '{}', 'test')
     RETURNING id

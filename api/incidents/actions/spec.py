@@ -91,6 +91,8 @@ class Context:
     key: str
     now: datetime
     inputs: Mapping[str, Any] = field(default_factory=dict)  # parsed values of the Inputs
+    # The person acting (ops.users.id) whatever the credential; two-person rules compare it.
+    user_id: int | None = None
 
 
 @dataclass(frozen=True)

@@ -190,12 +190,21 @@ def run_action(spec: ActionSpec) -> Any:
         sent = await submission(request, spec.name, spec.reason_field)
         inputs = inputs_of(spec, sent.fields, incidents)
         target = target_of(request)
+        principal = principal_of(request)
         ctx = Context(
-            runtime, incidents, sent.actor, sent.reason, target, sent.key, incidents.clock(), inputs
+            runtime,
+            incidents,
+            sent.actor,
+            sent.reason,
+            target,
+            sent.key,
+            incidents.clock(),
+            inputs,
+            user_id=principal.person,
         )
         state = request.scope.get("state", {})
         address = request.client.host if request.client else None
-        caller = Caller(principal_of(request).role, state.get("request_id"), address)
+        caller = Caller(principal.role, state.get("request_id"), address)
         outcome, replayed = await perform(spec, ctx, caller)
         return answer(request, spec.name, outcome, replayed, "action_done.html", {"spec": spec})
 

@@ -35,20 +35,28 @@ SET silence_id = excluded.silence_id, ends_at = excluded.ends_at, updated_at = n
 
 LOCK_SILENCE_TARGET = "SELECT pg_advisory_xact_lock(hashtext('silence:' || %(target)s))"
 
+# A request older than incidents.approval_ttl_seconds expires: neither approvable nor
+# blocking (the unique index admits one pending request at a time).
+EXPIRE_PAYOUT_REQUESTS = """
+UPDATE ops.payout_suspensions SET status = 'expired'
+WHERE status = 'pending' AND requested_at < now() - make_interval(secs => %(ttl)s)
+"""
+
 PENDING_PAYOUT_REQUEST = """
-SELECT id, kind, requested_by, reason FROM ops.payout_suspensions
-WHERE status = 'pending' FOR UPDATE
+SELECT id, kind, requested_by, reason, requested_by_user FROM ops.payout_suspensions
+WHERE status = 'pending' AND requested_at >= now() - make_interval(secs => %(ttl)s)
+FOR UPDATE
 """
 
 REQUEST_PAYOUT_CHANGE = """
-INSERT INTO ops.payout_suspensions (kind, status, requested_by, reason)
-VALUES (%(kind)s, 'pending', %(actor)s, %(reason)s)
+INSERT INTO ops.payout_suspensions (kind, status, requested_by, requested_by_user, reason)
+VALUES (%(kind)s, 'pending', %(actor)s, %(user_id)s, %(reason)s)
 RETURNING id
 """
 
 APPROVE_PAYOUT_CHANGE = """
 UPDATE ops.payout_suspensions SET status = 'approved', approved_by = %(actor)s,
-    approved_at = now()
+    approved_by_user = %(user_id)s, approved_at = now()
 WHERE id = %(id)s
 """
 
