@@ -7,7 +7,10 @@ query-exporter 5.0.2 with the plain SQL run on every scrape, and the same schedu
 seconds per minute of steady state (above the traffic's own, and that of the contender's own
 backends, found by application_name), and exporter RSS. Then it
 stops the traffic and checks every opsdeck value against the plain SQL; any difference
-fails the run.
+fails the run. With ``--idle`` seconds (the default: 60), opsdeck and query-exporter every
+15 s are measured again with no traffic at all (CPU above PostgreSQL's own with nothing
+connected, then freshness of markers inserted into the idle platform), and each row says
+how many times opsdeck's own backends' CPU the contender's cost under the same load.
 
     python -m bench.exporter --scales medium,large
 
@@ -59,6 +62,7 @@ QE_APPLICATION = "query-exporter"  # the application_name of query-exporter's co
 @dataclass
 class Result:
     name: str
+    load: str = "traffic"  # "traffic": live traffic running; "idle": nothing commits
     scrapes: list[float] = field(default_factory=list)
     freshness: list[float] = field(default_factory=list)
     cpu_per_minute: float = 0.0  # PostgreSQL's CPU s/min above the traffic's own
@@ -69,6 +73,11 @@ class Result:
     def measure_cpu(self, window: CpuWindow, baseline: float) -> None:
         self.cpu_per_minute = window.total - baseline
         self.own_cpu_per_minute = window.own
+
+
+def cost_ratio(other: Result, opsdeck: Result) -> float:
+    """How many times opsdeck's the PostgreSQL CPU of ``other``'s own backends is."""
+    return other.own_cpu_per_minute / max(opsdeck.own_cpu_per_minute, 1e-3)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -323,15 +332,36 @@ def freshness(
 # -- the run ---------------------------------------------------------------------------
 
 
+@dataclass
+class Run:
+    """One scale's run: its servers, arguments and marker serials."""
+
+    admin_url: str
+    url: str
+    postmaster: int
+    args: argparse.Namespace
+    serial: list[int]
+
+    def cpu(
+        self, application: str, seconds: float, load: Callable[[], object] | None = None
+    ) -> CpuWindow:
+        return cpu_window(self.postmaster, seconds, self.admin_url, application, load)
+
+
 def run_scale(admin_url: str, scale: str, args: argparse.Namespace, logs: Path) -> list[Result]:
     settings = Settings()
     url = database(admin_url, scale, args.reuse, args.keep_state)
     print(HEADER, flush=True)
     postmaster = postmaster_pid(admin_url)
     serial = [int(time.time()) % 100_000]
+    run = Run(admin_url, url, postmaster, args, serial)
     results: list[Result] = []
+    quiet = 0.0
+    if args.idle:
+        quiet = run.cpu(TRAFFIC_APPLICATION, args.idle).total
+        print(f"[{scale}] nothing connected: {quiet:.2f} PostgreSQL CPU s/min", flush=True)
     with traffic(url, args.rate, logs / f"traffic-{scale}.log"):
-        alone = cpu_window(postmaster, args.steady, admin_url, TRAFFIC_APPLICATION)
+        alone = run.cpu(TRAFFIC_APPLICATION, args.steady)
         baseline = alone.total
         print(
             f"[{scale}] traffic alone: {baseline:.2f} PostgreSQL CPU s/min "
@@ -340,24 +370,15 @@ def run_scale(admin_url: str, scale: str, args: argparse.Namespace, logs: Path) 
         )
 
         opsdeck = Opsdeck(url, logs / f"opsdeck-{scale}.log")
-        catch_up = wait_for(lambda: opsdeck.caught_up(time.time() - 2), 3600, "opsdeck to catch up")
-        start = "from its saved state" if args.keep_state else "from nothing"
-        print(f"[{scale}] opsdeck caught up {start} in {catch_up:.0f} s", flush=True)
-        result = Result("opsdeck", note=f"caught up with the history {start} in {catch_up:.0f} s")
-        result.measure_cpu(
-            cpu_window(postmaster, args.steady, admin_url, EXPORTER_APPLICATION), baseline
-        )
-        result.scrapes = time_scrapes(opsdeck, args.scrapes, budget=600)
-        result.freshness = freshness(opsdeck, url, args.markers, serial, args.give_up)
-        result.rss_mib = rss_mib(opsdeck.process.pid)
-        results.append(result)
-        print(row(result), flush=True)
+        results.append(opsdeck_under_traffic(opsdeck, run, baseline, scale))
 
     try:
         stopped = time.time()
         wait_for(lambda: opsdeck.caught_up(stopped + 1), 600, "opsdeck to fold the last traffic")
         time.sleep(2)
         check_values(opsdeck, url, settings, scale)
+        if args.idle:
+            results.append(idle(opsdeck, EXPORTER_APPLICATION, run, quiet))
     finally:
         opsdeck.stop()
 
@@ -367,37 +388,66 @@ def run_scale(admin_url: str, scale: str, args: argparse.Namespace, logs: Path) 
             qe = QueryExporter(binary, url, interval, settings, logs / f"qe-{scale}-{interval}.log")
             try:
                 wait_for(qe.has_values, 3600, f"{qe.name} to publish")
-                result = Result(qe.name)
-                if interval:
-                    result.measure_cpu(
-                        cpu_window(postmaster, args.steady, admin_url, QE_APPLICATION), baseline
-                    )
-                    result.scrapes = time_scrapes(qe, args.scrapes, budget=600)
-                    result.freshness = freshness(qe, url, args.qe_markers, serial, args.give_up)
-                else:
-                    # Prometheus scrapes every 15 s; each scrape runs every query.
-                    result.measure_cpu(
-                        cpu_window(
-                            postmaster,
-                            max(args.steady, 60),
-                            admin_url,
-                            QE_APPLICATION,
-                            partial(time_scrapes, qe, 1, 0, pace=15.0),
-                        ),
-                        baseline,
-                    )
-                    result.scrapes = time_scrapes(
-                        qe, args.scrapes, args.on_scrape_budget, minimum=args.on_scrape_minimum
-                    )
-                    result.freshness = freshness(
-                        qe, url, args.on_scrape_markers, serial, args.give_up
-                    )
-                result.rss_mib = rss_mib(qe.process.pid)
-                results.append(result)
-                print(row(result), flush=True)
+                results.append(under_traffic(qe, interval, run, baseline))
             finally:
                 qe.stop()
+    if args.idle:
+        qe = QueryExporter(binary, url, 15, settings, logs / f"qe-{scale}-idle.log")
+        try:
+            wait_for(qe.has_values, 3600, f"{qe.name} to publish")
+            results.append(idle(qe, QE_APPLICATION, run, quiet))
+        finally:
+            qe.stop()
     return results
+
+
+def opsdeck_under_traffic(opsdeck: Opsdeck, run: Run, baseline: float, scale: str) -> Result:
+    args = run.args
+    catch_up = wait_for(lambda: opsdeck.caught_up(time.time() - 2), 3600, "opsdeck to catch up")
+    start = "from its saved state" if args.keep_state else "from nothing"
+    print(f"[{scale}] opsdeck caught up {start} in {catch_up:.0f} s", flush=True)
+    result = Result("opsdeck", note=f"caught up with the history {start} in {catch_up:.0f} s")
+    result.measure_cpu(run.cpu(EXPORTER_APPLICATION, args.steady), baseline)
+    result.scrapes = time_scrapes(opsdeck, args.scrapes, budget=600)
+    result.freshness = freshness(opsdeck, run.url, args.markers, run.serial, args.give_up)
+    result.rss_mib = rss_mib(opsdeck.process.pid)
+    print(row(result), flush=True)
+    return result
+
+
+def under_traffic(qe: QueryExporter, interval: int | None, run: Run, baseline: float) -> Result:
+    args = run.args
+    result = Result(qe.name)
+    if interval:
+        result.measure_cpu(run.cpu(QE_APPLICATION, args.steady), baseline)
+        result.scrapes = time_scrapes(qe, args.scrapes, budget=600)
+        result.freshness = freshness(qe, run.url, args.qe_markers, run.serial, args.give_up)
+    else:
+        # Prometheus scrapes every 15 s; each scrape runs every query.
+        load = partial(time_scrapes, qe, 1, 0, pace=15.0)
+        result.measure_cpu(run.cpu(QE_APPLICATION, max(args.steady, 60), load), baseline)
+        result.scrapes = time_scrapes(
+            qe, args.scrapes, args.on_scrape_budget, minimum=args.on_scrape_minimum
+        )
+        result.freshness = freshness(qe, run.url, args.on_scrape_markers, run.serial, args.give_up)
+    result.rss_mib = rss_mib(qe.process.pid)
+    print(row(result), flush=True)
+    return result
+
+
+def idle(contender: Contender, application: str, run: Run, quiet: float) -> Result:
+    """``contender`` with no traffic: the CPU window first (after the settling of what the
+    traffic left, autovacuum included), then markers into the idle platform."""
+    args = run.args
+    time.sleep(args.settle)
+    result = Result(contender.name, load="idle")
+    result.measure_cpu(run.cpu(application, args.idle), quiet)
+    result.scrapes = time_scrapes(contender, args.scrapes, budget=60)
+    markers = args.markers if isinstance(contender, Opsdeck) else args.qe_markers
+    result.freshness = freshness(contender, run.url, markers, run.serial, args.give_up)
+    result.rss_mib = rss_mib(contender.process.pid)
+    print(row(result), flush=True)
+    return result
 
 
 def check_values(opsdeck: Opsdeck, url: str, settings: Settings, scale: str) -> None:
@@ -405,7 +455,7 @@ def check_values(opsdeck: Opsdeck, url: str, settings: Settings, scale: str) -> 
     for family in text_string_to_metric_families(opsdeck.scrape()):
         for sample in family.samples:
             if sample.name.startswith("opsdeck_") and not sample.name.startswith(
-                ("opsdeck_collector", "opsdeck_exporter")
+                ("opsdeck_collector", "opsdeck_exporter", "opsdeck_build_info")
             ):
                 served[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
     with psycopg.connect(url) as conn:
@@ -426,30 +476,40 @@ def check_values(opsdeck: Opsdeck, url: str, settings: Settings, scale: str) -> 
 
 
 HEADER = (
-    f"{'exporter':<30}{'scrapes':>8}{'p50 ms':>10}{'p99 ms':>10}{'fresh p50 s':>12}"
-    f"{'fresh p99 s':>12}{'PG CPU s/min':>14}{'own s/min':>11}{'RSS MiB':>9}"
+    f"{'exporter':<30}{'load':<9}{'scrapes':>8}{'p50 ms':>10}{'p99 ms':>10}{'fresh p50 s':>12}"
+    f"{'fresh p99 s':>12}{'PG CPU s/min':>14}{'own s/min':>11}{'x opsdeck':>11}{'RSS MiB':>9}"
 )
 
 
-def row(r: Result) -> str:
+def row(r: Result, opsdeck: Result | None = None) -> str:
+    """One line of the table; the ratio column against ``opsdeck`` under the same load."""
+    ratio = f"{cost_ratio(r, opsdeck):,.1f}x" if opsdeck is not None and opsdeck is not r else ""
     return (
-        f"{r.name:<30}{len(r.scrapes):>8}{pct(r.scrapes, 0.5) * 1000:>10.1f}"
+        f"{r.name:<30}{r.load:<9}{len(r.scrapes):>8}{pct(r.scrapes, 0.5) * 1000:>10.1f}"
         f"{pct(r.scrapes, 0.99) * 1000:>10.1f}{pct(r.freshness, 0.5):>12.2f}"
         f"{pct(r.freshness, 0.99):>12.2f}{r.cpu_per_minute:>14.2f}"
-        f"{r.own_cpu_per_minute:>11.2f}{r.rss_mib:>9.0f}"
+        f"{r.own_cpu_per_minute:>11.2f}{ratio:>11}{r.rss_mib:>9.0f}"
     )
 
 
+def table(results: list[Result]) -> list[str]:
+    """The rows, those with traffic first, each with its ratio to opsdeck's row of the
+    same load."""
+    opsdeck = {r.load: r for r in results if r.name == "opsdeck"}
+    ordered = sorted(results, key=lambda r: r.load != "traffic")
+    return [row(r, opsdeck.get(r.load)) for r in ordered]
+
+
 def report(scale: str, results: list[Result]) -> None:
-    print(f"\n{scale}: scrape latency, freshness and PostgreSQL cost, with live traffic")
-    print("(PG CPU: all of PostgreSQL above the traffic alone; own: the contender's backends)")
+    print(f"\n{scale}: scrape latency, freshness and PostgreSQL cost, with live traffic and idle")
+    print(
+        "(PG CPU: all of PostgreSQL above the traffic alone, or idle above nothing connected;"
+        " own: the contender's backends; x opsdeck: own against opsdeck's own, same load)"
+    )
     print(HEADER)
-    for r in results:
-        print(row(r))
+    for line in table(results):
+        print(line)
     opsdeck = results[0]
-    for other in results[1:]:
-        ratio = other.own_cpu_per_minute / max(opsdeck.own_cpu_per_minute, 1e-3)
-        print(f"  PostgreSQL CPU of its own backends: {other.name} costs {ratio:,.0f}x opsdeck")
     print(
         f"  {opsdeck.note}; freshness p50 over {len(opsdeck.freshness)} markers "
         f"(mean {statistics.mean(opsdeck.freshness):.2f} s)"
@@ -465,6 +525,18 @@ def main() -> None:
         "--rate", type=float, default=100.0, help="live payment attempts per second"
     )
     parser.add_argument("--steady", type=float, default=60.0, help="seconds of each CPU window")
+    parser.add_argument(
+        "--idle",
+        type=float,
+        default=60.0,
+        help="seconds of each CPU window with no traffic (0: no idle rows)",
+    )
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=15.0,
+        help="seconds between stopping the traffic and an idle CPU window",
+    )
     parser.add_argument("--scrapes", type=int, default=200)
     parser.add_argument("--markers", type=int, default=40)
     parser.add_argument("--qe-markers", type=int, default=8)

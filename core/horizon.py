@@ -21,18 +21,29 @@ the worker's ops sessions, the outbox tail's read-only snapshots: ``HORIZON_IGNO
 ``core/application_names.py``) plus any named in ``horizon_ignore_applications``; a long
 read of theirs does not hold the KPIs back. The gateway's inbound processing does write the
 platform (``platform.psp_transactions``) and is waited for like the platform's own writers.
+
+The ceiling: an event time at or after which no visible event lies. Each read also takes
+the statement's snapshot and the clock after it; when a transaction other than opsdeck's
+own ended since the previous read (``core/commits.py``), the ceiling moves to that clock
+plus ``horizon_margin_seconds`` (event times are written by their transactions, so never
+later than their commits). A reader whose cursor is at or past the ceiling has nothing to
+read below the horizon: the window ``[cursor, horizon)`` is empty until the platform
+commits again. A caller whose writes go to the same server says so
+(``own_writes_shared``) and registers them with :meth:`Horizon.own`; otherwise each of
+them moves the ceiling like the platform's commits do.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
 
 from core.application_names import EXPORTER, HORIZON_IGNORED
+from core.commits import OwnTransactions, XidSnapshot
 from core.database import close_quietly, connect
 from core.failures import FailureReporter, run_every
 from core.queries import horizon as q
@@ -50,11 +61,17 @@ def ignored_applications(settings: ExporterSettings) -> list[str]:
 class Horizon:
     """Publishes the latest commit horizon; collectors wait on it."""
 
-    def __init__(self, platform_url: str, settings: ExporterSettings) -> None:
+    def __init__(
+        self, platform_url: str, settings: ExporterSettings, *, own_writes_shared: bool = False
+    ) -> None:
         self._url = platform_url
         self._settings = settings
         self._changed = threading.Condition()
         self._value: datetime | None = None
+        self._ceiling: datetime | None = None
+        self._snapshot: XidSnapshot | None = None
+        self._own = OwnTransactions()
+        self._own_shared = own_writes_shared
         self._conn: psycopg.Connection[Any] | None = None
         self._exact: bool | None = None
         self.failures = FailureReporter("commit horizon", log)
@@ -63,6 +80,23 @@ class Horizon:
     def value(self) -> datetime | None:
         with self._changed:
             return self._value
+
+    @property
+    def ceiling(self) -> datetime | None:
+        """No event visible at the latest reading lies at or after it. Read after
+        :meth:`wait`: it is at least as new as the horizon that returned."""
+        with self._changed:
+            return self._ceiling
+
+    @property
+    def tells_own_writes(self) -> bool:
+        """Whether :meth:`own` is worth calling: opsdeck's writes share the server."""
+        return self._own_shared
+
+    def own(self, xid: int) -> None:
+        """Register a writing transaction of opsdeck's own, before it commits."""
+        if self._own_shared:
+            self._own.add(xid)
 
     def wait(self, after: datetime | None, timeout: float) -> datetime | None:
         """The horizon once it has moved past ``after`` (or after ``timeout``)."""
@@ -99,10 +133,19 @@ class Horizon:
                 q.LOOKBACK, {"lookback": self._settings.horizon_lookback_seconds}
             ).fetchone()
         assert row is not None
-        self._publish(row[0])
+        self._publish(row[0], self._moved_ceiling(XidSnapshot.parse(row[1]), row[2]))
 
-    def _publish(self, candidate: datetime) -> None:
+    def _moved_ceiling(self, snapshot: XidSnapshot, clock: datetime) -> datetime | None:
+        """The new ceiling if another's transaction ended since the last reading."""
+        earlier, self._snapshot = self._snapshot, snapshot
+        if not self._own.compare(earlier, snapshot):
+            return None
+        return clock + timedelta(seconds=self._settings.horizon_margin_seconds)
+
+    def _publish(self, candidate: datetime, ceiling: datetime | None) -> None:
         with self._changed:
+            if ceiling is not None and (self._ceiling is None or ceiling > self._ceiling):
+                self._ceiling = ceiling
             if self._value is not None and candidate < self._value:
                 # A session the last read did not see started earlier than the horizon we
                 # already gave out: keep the horizon monotonic and say so.

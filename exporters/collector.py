@@ -134,6 +134,10 @@ class Collector(ABC):
     # collector whose fold is a single query, and whose gauges need not agree with it, runs
     # each query in a transaction of its own and saves a BEGIN and a COMMIT per fold.
     one_snapshot: bool = True
+    # Whether a gauge's value moves with the clock as well as with commits (a window of the
+    # last 24 h, an age threshold): then it refreshes every gauge interval even when the
+    # platform commits nothing.
+    gauges_slide: bool = True
 
     def __init__(self, settings: Settings, families: dict[str, Family]) -> None:
         self.settings = settings
@@ -157,6 +161,10 @@ class Collector(ABC):
 
     def refresh_gauges(self, ctx: FoldContext, changes: Changes) -> None:  # noqa: B027 - optional hook
         """Recompute state gauges with bounded queries; most collectors have none."""
+
+    @property
+    def has_gauges(self) -> bool:
+        return type(self).refresh_gauges is not Collector.refresh_gauges
 
     def zero_series(self) -> Iterable[SeriesKey]:
         """Series that exist from the start (at zero): known label combinations."""

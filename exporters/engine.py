@@ -4,6 +4,12 @@ One fold is one REPEATABLE READ read of the platform and one ops transaction tha
 the changed values and the collector's new cursor together, under the leader's epoch. A
 collector that fails only stops itself: it reports ``opsdeck_collector_up = 0``, keeps its
 cursor, and folds the whole missed window at its next success.
+
+A window that starts at or after the horizon's ceiling holds no event (nothing committed
+since the folds that brought the cursor there, see ``core/horizon.py``): the cursor moves
+past it without a query, and an idle platform costs one horizon reading per tick plus the
+gauges that slide with the clock. Such a window writes nothing either: after a restart it
+is folded again, once, and found empty.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -23,6 +30,7 @@ from core.database import close_quietly, connect
 from core.failures import Backoff, FailureReporter, one_line
 from core.horizon import Horizon
 from core.leadership import Fence, Leadership, NotLeader
+from core.queries import horizon as horizon_sql
 from core.settings import Settings
 from exporters.collector import Changes, Collector, FoldContext, SeriesKey
 from exporters.metrics_page import Role
@@ -52,7 +60,10 @@ class Engine:
         self.snapshot = snapshot
         self.ops_url = settings.require("database_url", "opsdeck exporter")
         self.platform_url = settings.platform_url or self.ops_url
-        self.horizon = Horizon(self.platform_url, exporter)
+        # On one database the exporter tells its own ops writes from the platform's commits.
+        self.horizon = Horizon(
+            self.platform_url, exporter, own_writes_shared=self.platform_url == self.ops_url
+        )
         self.leadership = Leadership(
             self.ops_url,
             name=q.LEADER,
@@ -172,6 +183,7 @@ class FoldLoop:
         self.epoch: int | None = None
         self.cursor: datetime | None = None
         self.last_gauges = 0.0
+        self.gauges_ceiling: datetime | None = None  # the ceiling when the gauges last ran
         self.cursor_saved = 0.0
         self.failures = FailureReporter(f"collector {collector.name}", log)
         self.backoff = Backoff(min(MAX_RETRY_SECONDS, 2 * self.interval), MAX_RETRY_SECONDS)
@@ -188,7 +200,7 @@ class FoldLoop:
                 self._close()
                 continue
             try:
-                caught_up = self.fold(epoch, horizon)
+                caught_up = self.fold(epoch, horizon, self.engine.horizon.ceiling)
                 self._succeeded()
             except Exception as exc:  # noqa: BLE001 - one collector's failure must not stop the others
                 self._failed(exc)
@@ -198,21 +210,28 @@ class FoldLoop:
                 seen = horizon
         self._close()
 
-    def fold(self, epoch: int, horizon: datetime) -> bool:
-        """Fold up to ``horizon`` (one window at most); True once the cursor reached it."""
-        platform, ops = self._connections()
+    def fold(self, epoch: int, horizon: datetime, ceiling: datetime | None) -> bool:
+        """Fold up to ``horizon`` (one window at most); True once the cursor reached it.
+        No event lies at or after ``ceiling`` (None: unknown)."""
         if epoch != self.epoch:
             self.cursor = self.engine.snapshot.view().health[self.collector.name].horizon
             self.epoch = epoch
+            self.gauges_ceiling = None
         if self.cursor is None:
+            platform, _ = self._connections()
             self.cursor = self.collector.earliest(platform) or horizon
             self.plans.end_read(platform)
         since = self.cursor
-        until = min(horizon, since + self.window)
-        gauges_due = time.monotonic() - self.last_gauges >= self.gauge_interval
-        if until <= since and not gauges_due:
+        end = max(since, min(horizon, since + self.window))
+        gauges_due = self._gauges_due(ceiling)
+        if end <= since and not gauges_due:
             return True
-        end = max(since, until)
+        if self._empty_from(since, ceiling):
+            if not gauges_due:
+                self._pass(end)
+                return self.cursor >= horizon
+            since = end  # the gauges only
+        platform, ops = self._connections()
         started = time.monotonic()
         try:
             self.plans.apply(platform, end - since)
@@ -226,11 +245,39 @@ class FoldLoop:
         self.cursor = end
         if gauges_due:
             self.last_gauges = started
+            self.gauges_ceiling = ceiling
         self.engine.snapshot.apply(self.collector.name, rows, Health(True, duration, self.cursor))
         # Grow a window shrunk by timeouts back only while folds stay far from the timeout.
         if duration < 0.2 * self.engine.settings.exporter.statement_timeout_seconds:
             self.window = min(self.max_window, self.window * 1.5)
         return self.cursor >= horizon
+
+    def _gauges_due(self, ceiling: datetime | None) -> bool:
+        """Gauges refresh every ``gauge_interval``; those that do not slide with the clock
+        only after the platform committed (the ceiling moved) since they last ran."""
+        if not self.collector.has_gauges:
+            return False
+        if time.monotonic() - self.last_gauges < self.gauge_interval:
+            return False
+        return (
+            self.collector.gauges_slide
+            or ceiling is None
+            or self.gauges_ceiling is None
+            or ceiling != self.gauges_ceiling
+        )
+
+    def _empty_from(self, since: datetime, ceiling: datetime | None) -> bool:
+        """Whether no event lies at or after ``since``: it is past the ceiling. A collector
+        that is down reads anyway: its next success is what brings it back up."""
+        if ceiling is None or since < ceiling:
+            return False
+        return self.engine.snapshot.health_view().health[self.collector.name].up
+
+    def _pass(self, end: datetime) -> None:
+        """Move the cursor over an empty window: no query, no write."""
+        self.cursor = end
+        health = self.engine.snapshot.health_view().health[self.collector.name]
+        self.engine.snapshot.apply(self.collector.name, [], replace(health, horizon=end))
 
     def _fold_window(
         self,
@@ -262,8 +309,16 @@ class FoldLoop:
             **_series_params("set", changes.gauges),
         }
         rows = ctx.ops.execute(q.SAVE, params).fetchall()
+        self._own_transaction(ctx.ops)
         self.cursor_saved = started
         return rows
+
+    def _own_transaction(self, ops: psycopg.Connection[Any]) -> None:
+        """Tell the horizon this transaction is opsdeck's own, not a platform commit."""
+        if self.engine.horizon.tells_own_writes:
+            row = ops.execute(horizon_sql.OWN_TRANSACTION).fetchone()
+            if row and row[0] is not None:
+                self.engine.horizon.own(int(row[0]))
 
     @staticmethod
     def _fence(ops: psycopg.Connection[Any], epoch: int) -> datetime:

@@ -105,6 +105,7 @@ class EmbeddedPostgres:
     root: Path
     port: int
     service_user: str = SERVICE_USER  # the user the server runs as when started by root
+    options: tuple[tuple[str, str], ...] = ()  # server settings besides the defaults
 
     @property
     def data_dir(self) -> Path:
@@ -149,6 +150,7 @@ class EmbeddedPostgres:
             "max_connections": "200",
             "max_wal_size": "4GB",
             "shared_preload_libraries": "pg_stat_statements",
+            **dict(self.options),
         }
         argv = [str(PG_BIN / "postgres"), "-D", str(self.data_dir)]
         for key, value in settings.items():

@@ -119,6 +119,7 @@ class ServicesCollector(Collector):
 class SupportCollector(Collector):
     name = "support"
     one_snapshot = False
+    gauges_slide = False  # open tickets change only with commits
     owned = ("opsdeck_support_ticket_resolution_seconds", "opsdeck_support_tickets_open")
 
     def earliest(self, platform: psycopg.Connection[Any]) -> datetime | None:
