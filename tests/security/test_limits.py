@@ -195,11 +195,13 @@ async def _flood(base: str, total: int, parallel: int) -> list[tuple[int, str | 
 
 
 async def _sign_ins_meanwhile(stack: Stack, flood: asyncio.Task[Any]) -> list[tuple[int, float]]:
-    """Sign-ins from another client while the flood runs: status and seconds taken each."""
-    timings = []
+    """Sign-ins from other clients while the flood runs: status and seconds taken each. Each
+    comes from an address of its own: one address may try only so often, and a long flood
+    outlasts that many sign-ins."""
+    timings: list[tuple[int, float]] = []
     while not flood.done():
         started = time.monotonic()
-        with stack.client("192.0.2.77") as browser:
+        with stack.client(f"192.0.2.{len(timings) % 250 + 1}") as browser:
             try:
                 status = await asyncio.to_thread(stack.sign_in, browser, "alice")
             except httpx.TransportError:
