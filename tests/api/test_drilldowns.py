@@ -218,9 +218,15 @@ async def test_refunds_and_payouts(api: Harness) -> None:
 
 
 async def test_bookings_filters_and_double_booking_detail(api: Harness) -> None:
+    # The latest confirmed booking whose slot, and the 15 minutes after it, no other
+    # confirmed booking of its resource touches (the history holds double bookings too).
     booking = api.sql(
-        "SELECT id, resource_id, location_id, staff_id, customer_id, start_at, end_at FROM platform.bookings "
-        "WHERE status = 'confirmed' AND staff_id IS NOT NULL ORDER BY id DESC LIMIT 1"
+        "SELECT id, resource_id, location_id, staff_id, customer_id, start_at, end_at "
+        "FROM platform.bookings b WHERE status = 'confirmed' AND staff_id IS NOT NULL "
+        "AND NOT EXISTS (SELECT FROM platform.bookings o WHERE o.resource_id = b.resource_id "
+        "AND o.id <> b.id AND o.confirmed_at IS NOT NULL "
+        "AND o.start_at < b.end_at + interval '15 minutes' AND b.start_at < o.end_at) "
+        "ORDER BY id DESC LIMIT 1"
     )[0]
     booking_id, resource, location, staff, customer, start_at, end_at = booking
     for query, where in (
