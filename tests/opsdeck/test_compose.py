@@ -41,7 +41,7 @@ EXAMPLE_ENV = {
     "GRAFANA_ADMIN_PASSWORD": "example-grafana-admin-password",
     "GRAFANA_POSTGRES_PASSWORD": "example-grafana-postgres-password",
     "PAGERDUTY_ROUTING_KEY": "example-routing-key",
-    "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T000/B000/XXXX",
+    "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T000/B000/example-webhook-path",
     "SMTP_PASSWORD": "example-smtp-password",
     "DEADMANSSWITCH_URL": "https://hc-ping.com/0e0f5c3a-example",
     "API_PUBLIC_URL": "https://ops.example.com",
