@@ -27,6 +27,7 @@ from api.incidents import context as incident_context
 from api.incidents import escalation_loop
 from api.incidents import metrics as incident_metrics
 from api.incidents.routes import HOOKS_PREFIX, incident_routes
+from api.manage import key_views, user_views
 from api.middleware.body_limit import BodyLimitMiddleware
 from api.middleware.client_address import ClientAddressMiddleware
 from api.middleware.csrf import CsrfMiddleware
@@ -53,6 +54,7 @@ def route_specs() -> list[RouteSpec]:
     for detail in DETAIL_VIEWS:
         specs += detail_routes(detail)
     specs += finance_views.routes() + status_views.routes()
+    specs += user_views.routes() + key_views.routes()
     return specs + webhook_routes() + incident_routes()
 
 
@@ -146,5 +148,9 @@ def create_app(settings: Settings, http_client: httpx.AsyncClient | None = None)
     app.state.specs = specs
     app.state.nav = [
         NavItem(v.title, f"/{v.name}", v.permission) for v in (*LIST_VIEWS, finance_views.LIST)
+    ]
+    app.state.nav += [
+        NavItem("Users", "/users", "users.manage"),
+        NavItem("API keys", "/api-keys", "api_keys.manage"),
     ]
     return app

@@ -32,6 +32,9 @@ OUTCOME_SCHEMA = {
         "outcome": {"type": "string"},
         "result": {"type": "object"},
         "replayed": {"type": "boolean"},
+        # A secret the change made (a new key, a password): in this answer only, never
+        # stored, and absent from a repeat's answer.
+        "shown_once": {"type": "object", "additionalProperties": {"type": "string"}},
     },
 }
 
@@ -121,15 +124,19 @@ def answer(
     replayed: bool,
     template: str,
     context: Mapping[str, Any],
+    shown_once: Mapping[str, str] | None = None,
 ) -> Response:
     """What a run answers (``OUTCOME_SCHEMA``): JSON, or ``template`` with ``context``
-    when ``request.state.html`` says a person asked."""
-    body = {
+    when ``request.state.html`` says a person asked. ``shown_once`` (secrets the run made)
+    goes into this answer and nowhere else."""
+    body: dict[str, Any] = {
         "action": action,
         "outcome": done.message,
         "result": dict(done.result),
         "replayed": replayed,
     }
+    if shown_once:
+        body["shown_once"] = dict(shown_once)
     if not request.state.html:
         return JSONResponse(body)
     return render(request, template, {**context, **body})

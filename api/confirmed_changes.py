@@ -5,7 +5,7 @@ the way every one-click action is (:mod:`api.confirmation`) and recorded in the 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -31,6 +31,8 @@ class Input:
     value: str = ""
     max_length: int = 200
     multiline: bool = False
+    secret: bool = False  # typed unseen (a password)
+    required: bool = True
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,9 @@ class Done:
     message: str
     result: Mapping[str, Any]
     back: str  # the record's page
+    # Secrets the change made, by label: answered once, never kept with the idempotency
+    # key nor written to the audit log.
+    shown_once: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -86,9 +91,10 @@ FORM_BODY = {
 
 def confirm(change: Change) -> Endpoint:
     async def endpoint(request: Request) -> Response:
+        wanted = page_wanted(request)  # before propose, so its refusals answer in kind
         proposal = await change.propose(request)
         key = idempotency.mint(runtime_of(request).keys, change.name)
-        if not page_wanted(request):
+        if not wanted:
             inputs = {i.name: i.value for i in proposal.inputs}
             body = {"action": change.name, "will": proposal.will, "inputs": inputs}
             return JSONResponse({**body, "idempotency_key": key})
@@ -103,6 +109,9 @@ def _values(proposal: Proposal, fields: Mapping[str, str]) -> dict[str, str]:
     values = {}
     for item in proposal.inputs:
         value = fields.get(item.name, "").strip()
+        if not value and not item.required:
+            values[item.name] = ""
+            continue
         if not value or len(value) > item.max_length:
             raise invalid(item.name, f"between 1 and {item.max_length} characters")
         values[item.name] = value
@@ -155,8 +164,10 @@ def run(change: Change) -> Endpoint:
         edit = Edit(runtime_of(request), request, sent.actor, sent.reason, values, now)
         claim = Claim(sent.key, change.name, sent.actor, change.target(request), sent.reason)
         done, replayed = await once(edit.runtime.ops, claim, _ChangeRun(change, edit, claim))
-        context = {"change": change, "back": done.back}
-        return answer(request, change.name, done, replayed, "change_done.html", context)
+        context = {"change": change, "back": done.back, "shown_once": done.shown_once}
+        return answer(
+            request, change.name, done, replayed, "change_done.html", context, done.shown_once
+        )
 
     return endpoint
 

@@ -57,7 +57,11 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "finance_tickets.manage": frozenset({_SA, _FIN}),
     # The public status page's notices: editing their public wording.
     "status_notices.manage": frozenset({_SA, _OPS}),
+    # Users: their roles, access, passwords, second factor, sessions, and everyone's keys.
     "users.manage": frozenset({_SA}),
+    # One's own API keys: create, revoke, rotate, and their usage (a key without this
+    # scope cannot make keys).
+    "api_keys.manage": _ALL,
     # The webhook gateway: raw payloads in and out, so only the roles that operate it.
     "webhooks.read": frozenset({_SA, _OPS}),
     "webhooks.export": frozenset({_SA, _OPS}),

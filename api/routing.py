@@ -17,6 +17,7 @@ from starlette.responses import RedirectResponse, Response
 
 from api.auth.principal import Principal, authenticate
 from api.problems import Problem
+from api.rbac import allowed
 from api.runtime import Runtime
 from core import json_depth
 from core.audit import AuditEntry, record
@@ -132,12 +133,14 @@ def audit_entry(request: Request, action: str, **fields: Any) -> AuditEntry:
     )
 
 
-async def _rate_limit(runtime: Runtime, who: str) -> None:
-    verdict = await runtime.limiter.hit(f"api:{who}", runtime.api.requests_per_minute, 60)
+async def _rate_limit(runtime: Runtime, who: str, limit: int | None = None) -> None:
+    """``limit`` requests a minute for ``who`` (an API key's own), else the default."""
+    per_minute = limit or runtime.api.requests_per_minute
+    verdict = await runtime.limiter.hit(f"api:{who}", per_minute, 60)
     if not verdict.allowed:
         raise Problem(
             429,
-            f"more than {runtime.api.requests_per_minute} requests a minute; slow down",
+            f"more than {per_minute} requests a minute; slow down",
             headers={"Retry-After": str(verdict.retry_after)},
         )
 
@@ -223,13 +226,36 @@ def guarded(spec: RouteSpec) -> Endpoint:
                 headers={"WWW-Authenticate": 'Bearer realm="opsdeck"'},
             )
         request.scope["state"]["principal_name"] = principal.name
-        await _rate_limit(runtime, principal.name)
-        if not principal.can(spec.permission):
-            if "actions" in spec.tags:
-                await _audit_denied(runtime, request, principal, spec)
-            raise Problem(403, f"role {principal.role} does not hold {spec.permission}")
-        request.state.principal = principal
-        check_query(request, spec)
-        return await spec.endpoint(request)
+        if principal.key_id is None:
+            return await _authorized(runtime, request, principal, spec)
+        try:
+            response = await _authorized(runtime, request, principal, spec)
+        except Problem as problem:
+            runtime.key_usage.count(principal.key_id, problem.status)
+            raise
+        runtime.key_usage.count(principal.key_id, response.status_code)
+        return response
 
     return endpoint
+
+
+def _refusal(principal: Principal, permission: str) -> str:
+    if principal.via == "api_key" and allowed(principal.role, permission):
+        return f"the API key's scopes do not include {permission}"
+    return f"role {principal.role} does not hold {permission}"
+
+
+async def _authorized(
+    runtime: Runtime, request: Request, principal: Principal, spec: RouteSpec
+) -> Response:
+    """The rest of :func:`guarded` once the principal is known: its rate limit, the
+    permission, the query, the endpoint."""
+    assert spec.permission is not None
+    await _rate_limit(runtime, principal.name, principal.rate_limit)
+    if not principal.can(spec.permission):
+        if "actions" in spec.tags:
+            await _audit_denied(runtime, request, principal, spec)
+        raise Problem(403, _refusal(principal, spec.permission))
+    request.state.principal = principal
+    check_query(request, spec)
+    return await spec.endpoint(request)

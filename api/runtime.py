@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 from starlette.templating import Jinja2Templates
 
+from api.auth.key_usage import KeyUsage
 from api.auth.rate_limit import RateLimiter
 from api.auth.session_users import SessionUsers
 from api.auth.sessions import SessionStore
@@ -59,6 +60,7 @@ class Runtime:
     proxy: TrustedProxy
     templates: Jinja2Templates
     metrics: HttpMetrics
+    key_usage: KeyUsage = field(default_factory=KeyUsage)  # requests per API key, not yet saved
 
     @property
     def api(self) -> ApiSettings:

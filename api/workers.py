@@ -1,5 +1,5 @@
-"""Background work of the API process: the usage roll-up, audit retention and the
-retention of rejected inbound webhook requests.
+"""Background work of the API process: the usage roll-up, the requests per API key, audit
+retention and the retention of rejected inbound webhook requests.
 
 Several API processes may run: the roll-up takes its state row ``FOR UPDATE SKIP LOCKED``,
 so one folds while the others skip; retention is idempotent.
@@ -89,6 +89,29 @@ async def _usage_loop(runtime: Runtime) -> None:
             await asyncio.sleep(runtime.api.usage_rollup_interval_seconds)
 
 
+async def _key_usage_loop(runtime: Runtime) -> None:
+    """Save the requests per API key every ``api.key_usage_flush_seconds``, and once more
+    when the API stops."""
+    failures = FailureReporter("API key usage", log)
+    try:
+        while True:
+            await asyncio.sleep(runtime.api.key_usage_flush_seconds)
+            try:
+                await runtime.key_usage.flush(runtime.ops)
+                failures.recovered()
+            except Exception as exc:  # noqa: BLE001 - the counts wait for the next flush
+                _failed(failures, exc)
+    finally:
+        await _last_key_usage(runtime)
+
+
+async def _last_key_usage(runtime: Runtime) -> None:
+    try:
+        await runtime.key_usage.flush(runtime.ops)
+    except Exception as exc:  # noqa: BLE001 - stopping: the counts cannot wait any longer
+        log.warning("lost the last API key usage counts: %s", exc)
+
+
 def _retention(url: str, days: int) -> int:
     with connect(url, application_name=API_RETENTION) as conn:
         return apply_retention(conn, days, actor=API)
@@ -137,6 +160,7 @@ async def prune_rejections(runtime: Runtime) -> int:
 async def running(runtime: Runtime) -> AsyncIterator[None]:
     tasks = [
         asyncio.create_task(_usage_loop(runtime), name="usage-rollup"),
+        asyncio.create_task(_key_usage_loop(runtime), name="key-usage"),
         asyncio.create_task(
             _periodic(
                 "audit retention",

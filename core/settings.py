@@ -416,6 +416,13 @@ class ApiSettings(Section):
     # The audit log trigger refuses to delete younger rows, so this cannot go below 90.
     audit_retention_days: Annotated[int, Field(ge=90)] = 90
     audit_retention_interval_seconds: PositiveSeconds = 3600.0
+    # Requests per API key are counted in each API process and added to
+    # ops.api_key_usage_daily this often (a process that dies loses at most this much).
+    key_usage_flush_seconds: PositiveSeconds = 10.0
+    # The highest per-key rate limit a key may be given (requests a minute).
+    key_rate_limit_max: Annotated[int, Field(ge=1, le=1_000_000)] = 100_000
+    # How far ahead a key's expiry may be set, in days.
+    key_expiry_max_days: Annotated[int, Field(ge=1)] = 3650
 
 
 class WebhookSettings(Section):

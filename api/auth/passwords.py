@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from functools import cache
 
 from argon2 import PasswordHasher
@@ -13,6 +14,11 @@ MIN_LENGTH = 12
 
 class WeakPassword(ValueError):
     pass
+
+
+def new_password() -> str:
+    """A password made for someone, shown to them once: 120 random bits in 20 characters."""
+    return secrets.token_urlsafe(15)
 
 
 def hash_password(password: str) -> str:

@@ -30,6 +30,8 @@ class Principal:
     via: Literal["session", "api_key", "proxy"]
     session: Session | None = None
     user_id: int | None = None  # the person: a key's owner, the proxied user
+    key_id: int | None = None  # the API key asking, if one is
+    rate_limit: int | None = None  # requests a minute, when the key has its own limit
 
     def can(self, permission: str) -> bool:
         return permission in self.permissions
@@ -62,6 +64,8 @@ async def _from_api_key(runtime: Runtime, header: str) -> Principal:
             raise _unauthorized("unknown or revoked API key")
         if key["disabled_at"] is not None:
             raise _unauthorized("the API key's user is disabled")
+        if key["expired"]:
+            raise _unauthorized(f"the API key expired at {key['expires_at'].isoformat()}")
         role = Role(key["role"])
         # Scopes outside the key's role or its user's present role (after a change of the
         # table, or a demotion) are dropped, never granted.
@@ -71,7 +75,15 @@ async def _from_api_key(runtime: Runtime, header: str) -> Principal:
         ):
             await conn.execute(sql.TOUCH_API_KEY, {"id": key["id"]})
     name = api_keys.principal_name(key["username"], prefix)
-    return Principal(name, role, scopes, "api_key", user_id=key["user_id"])
+    return Principal(
+        name,
+        role,
+        scopes,
+        "api_key",
+        user_id=key["user_id"],
+        key_id=key["id"],
+        rate_limit=key["rate_limit_per_minute"],
+    )
 
 
 async def _user(runtime: Runtime, username: str) -> dict[str, Any] | None:

@@ -102,6 +102,18 @@ class SessionStore:
             pipe.srem(user_sessions_key(session.user_id), session.id)
             await pipe.execute()
 
+    async def revoke_user(self, user_id: int) -> int:
+        """Delete every session of a user (whose session version went up already);
+        returns how many there were."""
+        members = await self._redis.smembers(user_sessions_key(user_id))
+        ids = [i.decode() if isinstance(i, bytes) else str(i) for i in members]
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for session_id in ids:
+                pipe.delete(session_key(session_id))
+            pipe.delete(user_sessions_key(user_id))
+            results = await pipe.execute()
+        return sum(int(r) for r in results[: len(ids)])
+
 
 def revoke_user_sessions(client: redis.Redis, user_id: int) -> int:
     """Delete every session of a user from Redis (from the CLI); returns how many there were."""

@@ -42,6 +42,7 @@ SIGNED_IN = (
 # A key with its owner: authentication refuses a disabled owner on every request.
 API_KEY_BY_PREFIX = (
     "SELECT k.id, k.prefix, k.secret_hash, k.name, k.role, k.scopes, k.revoked_at, "
+    "k.expires_at, k.expires_at <= now() AS expired, k.rate_limit_per_minute, "
     "u.id AS user_id, u.username, u.role AS user_role, u.disabled_at "
     "FROM ops.api_keys k JOIN ops.users u ON u.id = k.user_id WHERE k.prefix = %(prefix)s"
 )

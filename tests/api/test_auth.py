@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import hashlib
 
-import psycopg
 import pyotp
 import pytest
 
+from api.auth.passwords import hash_password
 from api.auth.sessions import COOKIE
 from api.rbac import Role
 from tests.api.conftest import PASSWORD, Harness, api_settings, csrf_token, running
@@ -100,11 +100,18 @@ async def test_role_change_and_disabling_end_sessions(api: Harness) -> None:
         assert (await client.post("/login", data=form)).status_code == 401
 
 
-def test_a_super_admin_cannot_exist_without_two_factor(api: Harness) -> None:
-    with psycopg.connect(api.db_url) as conn, pytest.raises(psycopg.errors.CheckViolation):
-        conn.execute(
-            "INSERT INTO ops.users (username, role, password_hash) VALUES ('x', 'super_admin', 'h')"
-        )
+async def test_a_super_admin_without_two_factor_cannot_sign_in_with_a_password(
+    api: Harness,
+) -> None:
+    # A reset second factor leaves the secret NULL until the account enrols a new one.
+    api.sql(
+        "INSERT INTO ops.users (username, role, password_hash) VALUES ('x', 'super_admin', %s)",
+        (hash_password(PASSWORD),),
+    )
+    async with api.client() as client:
+        token = await csrf_token(client)
+        form = {"username": "x", "password": PASSWORD, "code": "", "csrf_token": token}
+        assert (await client.post("/login", data=form)).status_code == 401
 
 
 async def test_api_keys_are_hashed_scoped_revocable_and_rotatable(api: Harness) -> None:

@@ -17,6 +17,12 @@ from api.app import route_specs
 from api.rbac import PERMISSIONS, ROLES, Role, allowed
 from api.routing import RouteSpec
 from tests.api.conftest import PASSWORD, Harness, csrf_token
+from tests.api.manage_route_cases import (
+    manage_path,
+    manage_query,
+    manage_request,
+    manage_samples,
+)
 from tests.finance.route_cases import change_query, change_request, change_samples
 from tests.incidents.route_cases import incident_request
 from tests.webhooks.route_cases import webhook_request, webhook_samples
@@ -70,7 +76,8 @@ def samples(api: Harness) -> dict[str, str]:
         "account_timeline": "SELECT max(account_id) FROM platform.api_logs",
     }
     found = {name: str(api.sql(query)[0][0]) for name, query in ids.items()}
-    return found | webhook_samples(api) | change_samples(api) | {"runbook": "ApiErrorRateHigh"}
+    found |= webhook_samples(api) | change_samples(api) | manage_samples(api)
+    return found | {"runbook": "ApiErrorRateHigh"}
 
 
 def _path(spec: RouteSpec, samples: dict[str, str]) -> str:
@@ -80,7 +87,7 @@ def _path(spec: RouteSpec, samples: dict[str, str]) -> str:
         path = re.sub(r"\{\w+\}", samples[view], path)
     if any(p.name == "from" for p in spec.params):
         path += "?from=now-1h"
-    query = change_query(spec)
+    query = change_query(spec) or manage_query(spec)
     return f"{path}?{query}" if query else path
 
 
@@ -99,7 +106,7 @@ async def _request(
     if method == "GET":
         return await client.get(path)
     token = await csrf_token(client)
-    for special in (webhook_request, incident_request, change_request):
+    for special in (webhook_request, incident_request, change_request, manage_request):
         response = await special(api, client, spec, method, path, token)
         if response is not None:
             return response
@@ -146,8 +153,9 @@ async def test_route_as_role(
     api: Harness, samples: dict[str, str], case: tuple[RouteSpec, str], principal: str
 ) -> None:
     spec, method = case
+    path = manage_path(api, spec, _path(spec, samples), principal)
     async with await _client(api, principal) as client:
-        response = await _request(api, client, spec, method, _path(spec, samples))
+        response = await _request(api, client, spec, method, path)
     assert response.status_code < 500, response.text[:300]
     assert _outcome(response) == _expected(spec, principal), (
         f"{method} {spec.path} as {principal}: {response.status_code} {response.text[:200]}"
