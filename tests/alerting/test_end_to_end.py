@@ -1,15 +1,23 @@
 """End to end: every alert with an injection (seed 001's and the payments platform's), from
-its injected anomaly to the receivers its route names, through a real exporter, Prometheus and Alertmanager running the repository's configs
-(:mod:`tests.alerting.stack`).
+its injected anomaly to the receivers its route names, through a real exporter, Prometheus
+and Alertmanager running the repository's configs (:mod:`tests.alerting.stack`).
 
 The anomalies are injected into one running stack one at a time, each once the alerts of
 the one before reached their receivers, and every injection must raise only its own alerts:
 Prometheus's ``ALERTS`` series over the injection's window (from the injection until its
-alerts were delivered and :data:`SETTLE_SECONDS` more) may hold, besides alerts some earlier
-injection already raised, only the injection's alerts and the alerts those inhibit (the
-consequences they explain), pending or firing. Every pending evaluation counts. The second
-wave (a PSP outage, then the booking API down) inhibits alerts the first one set off, and
-Alertmanager must show that.
+alerts were delivered and :data:`SETTLE_SECONDS` more) may hold only the injection's alerts,
+the alerts those inhibit (the consequences they explain), and alerts still active when the
+window opened. Every pending evaluation counts.
+
+An alert still active when a window opens hides whatever that injection adds to it, so as
+few as possible are (:data:`ORDER`): the two service outages come first, each ended once
+its window closes, its alerts resolved before the next injection. Then the one-shot kinds,
+whose rows cannot be undone: each of their windows is judged against no stream alert at
+all, only against the one-shot kinds before it. The anomalies that do not end quickly come
+last: stuck bookings (the platform's sweep cancels them only 8 minutes after they were
+made), the 5xx burst (its 5-minute ratio takes a minute and a half to fall back) and the
+payment anomalies. The second wave (a PSP outage, then the booking API down) inhibits alerts the
+first one set off, and Alertmanager must show that.
 """
 
 from __future__ import annotations
@@ -29,11 +37,11 @@ from alert_rules.alerts import all_alerts
 from api.incidents.transports.pagerduty import alertmanager_dedup_key
 from core.settings import Settings
 from dashboards import links
-from simulator.inject import inject
+from simulator.inject import STREAM_KINDS, end, inject
 from tests.alerting import deliveries
 from tests.alerting.deliveries import Delivery, expected, received
 from tests.alerting.sinks import API_HOOK, PAGERDUTY, SLACK, HttpRequest, Mail
-from tests.alerting.stack import SECRETS, Stack, monitoring_stack
+from tests.alerting.stack import SCRAPE_SECONDS, SECRETS, Stack, monitoring_stack
 from tests.conftest import suite_box
 from tests.dashboards.shared_schemas import load
 
@@ -48,11 +56,19 @@ URLS = links.PublicUrls.of(Settings())
 # that fires unlisted fails it too, so this list cannot go stale.
 FIRES_WITHOUT_INJECTION: dict[str, str] = {}
 ACTIVE = sorted(ALERTS)
-# Injected in the second wave: each inhibits alerts the first one caused.
+# The order of the injections (see the module docstring). The failure spike's band needs
+# two minutes of Prometheus history, which the ones before give it; the second wave (a PSP
+# outage, then the booking API down) inhibits alerts the first one caused.
+ORDER = (
+    *("webhook-handler-down", "calendar-sync-down"),  # ENDED
+    *("double-booking", "chargeback-spike", "psp-mismatch", "slow-tickets", "webhook-backlog"),
+    *("stuck-bookings", "api-5xx-burst", "payment-failure-spike"),
+    *("psp-outage", "service-down"),  # the second wave
+)
+# Stream anomalies ended after their window, whose alerts must then resolve.
+ENDED = ORDER[:2]
 SECOND_WAVE = ("PspOutage", "BookingApiDown")
-# The failure spike's band needs two minutes of Prometheus history: it comes last in the
-# first wave, when the others have given it that.
-FIRST_WAVE_LAST = "PaymentFailureRateSpike"
+RESOLVED = {n for n, a in ALERTS.items() if a.injection in ENDED}  # their receivers hear so
 # After an injection's alerts were delivered: more than a scrape, an evaluation and the
 # test `for`, so whatever else the injection would raise shows inside its own window.
 SETTLE_SECONDS = 6.0
@@ -61,6 +77,7 @@ STREAM_MINUTES = 15  # stream anomalies outlast the test
 WAVE_TIMEOUT = 180.0  # per injection; the failure spike waits for two minutes of history
 BASELINE_TIMEOUT = 45.0  # for FIRES_WITHOUT_INJECTION to fire, before anything is injected
 BASELINE_SECONDS = 12.0  # watched for alerts firing on their own: longer than the test `for`
+RESOLVE_TIMEOUT = 150.0  # an ended anomaly's alerts resolve: the 5-minute 5xx ratio decays
 BEARER = f"Bearer {SECRETS['alertmanager_api_token']}"
 
 
@@ -75,7 +92,9 @@ class Scenario:
     mails: list[Mail] = field(default_factory=list)
     alertmanager: dict[str, dict[str, Any]] = field(default_factory=dict)  # at the end
     seconds: dict[str, float] = field(default_factory=dict)  # injection → time to complete
-    raised: dict[str, set[str]] = field(default_factory=dict)  # injection → new alerts
+    raised: dict[str, set[str]] = field(default_factory=dict)  # injection → its window's alerts
+    active: dict[str, set[str]] = field(default_factory=dict)  # injection → active at its start
+    resolved: dict[str, float | None] = field(default_factory=dict)  # ended → seconds to resolve
 
     def refresh(self) -> dict[str, set[Delivery]]:
         for alert in self.stack.prometheus_alerts():
@@ -107,13 +126,17 @@ class Scenario:
             for n in names
         )
 
-    def wave(self, names: list[str]) -> None:
-        """Inject the anomalies of ``names`` one kind at a time (see the module docstring)."""
-        for kind in dict.fromkeys(str(ALERTS[n].injection) for n in names):
-            self.inject_alone(kind, [n for n in names if ALERTS[n].injection == kind])
+    def inject_all(self) -> None:
+        """Inject every anomaly, one kind at a time, in :data:`ORDER`."""
+        for kind in ORDER:
+            names = [n for n in ACTIVE if ALERTS[n].injection == kind]
+            self.inject_alone(kind, names)
+            if kind in ENDED:
+                self.end_and_resolve(kind, names)
 
     def inject_alone(self, kind: str, names: list[str]) -> None:
         started = time.time()
+        self.active[kind] = _pending_or_firing(self.stack) - {"Watchdog"}
         self.injected[kind] = inject(
             kind, self.stack.db_url, self.stack.db_url, T, STREAM_MINUTES, 7, suite_box()
         )
@@ -121,8 +144,20 @@ class Scenario:
         self.seconds[kind] = time.time() - started
         print(f"{kind}: its alerts delivered in {self.seconds[kind]:.1f} s", flush=True)
         time.sleep(SETTLE_SECONDS)
-        before = _raised(self.stack, self.stack.started, started)
-        self.raised[kind] = _raised(self.stack, started, time.time()) - before
+        self.raised[kind] = _raised(self.stack, started, time.time())
+
+    def end_and_resolve(self, kind: str, names: list[str]) -> None:
+        """End a stream anomaly and wait until none of its alerts is pending or firing."""
+        started = time.time()
+        assert end(kind, self.stack.db_url), f"{kind} had already ended"
+        if _until(lambda: not set(names) & _pending_or_firing(self.stack), RESOLVE_TIMEOUT):
+            self.resolved[kind] = time.time() - started
+            print(f"{kind}: ended, its alerts resolved in {self.resolved[kind]:.1f} s", flush=True)
+            # Their last ALERTS sample, one evaluation back, stays out of the next window;
+            # and Alertmanager tells the receivers they resolved meanwhile.
+            time.sleep(2 * SCRAPE_SECONDS)
+        else:
+            self.resolved[kind] = None
 
 
 def _raised(stack: Stack, start: float, end: float) -> set[str]:
@@ -130,6 +165,10 @@ def _raised(stack: Stack, start: float, end: float) -> set[str]:
     seconds = max(1, math.ceil(end - start))
     found = stack.query(f'count_over_time(ALERTS{{alertname!="Watchdog"}}[{seconds}s])', at=end)
     return {r["metric"]["alertname"] for r in found}
+
+
+def _pending_or_firing(stack: Stack) -> set[str]:
+    return {a["labels"]["alertname"] for a in stack.prometheus_alerts()}
 
 
 def _until(check: Callable[[], bool], timeout: float) -> bool:
@@ -181,20 +220,20 @@ def scenario(
         _until(lambda: set(FIRES_WITHOUT_INJECTION) <= _firing(stack), BASELINE_TIMEOUT)
         run.before = _firing_during(stack, BASELINE_SECONDS)
         run.conflicts.append(_conflicts(stack))
-        first = [n for n in ACTIVE if n not in SECOND_WAVE and n != FIRST_WAVE_LAST]
-        run.wave([*first, FIRST_WAVE_LAST])
+        run.inject_all()
         run.conflicts.append(_conflicts(stack))
-        run.wave(list(SECOND_WAVE))
         time.sleep(3)  # a late duplicate or stray notification would arrive meanwhile
         run.refresh()
         yield run
 
 
-def _webhooks(run: Scenario, path: str, name: str) -> list[HttpRequest]:
+def _webhooks(run: Scenario, path: str, name: str, status: str = "firing") -> list[HttpRequest]:
     return [
         r
         for r in run.http
-        if r.path == path and any(a["labels"]["alertname"] == name for a in r.body["alerts"])
+        if r.path == path
+        and r.body.get("status") == status
+        and any(a["labels"]["alertname"] == name for a in r.body["alerts"])
     ]
 
 
@@ -238,9 +277,10 @@ def _check_pagerduty(run: Scenario, name: str, group_key: str) -> None:
     if alert.severity not in deliveries.PD_SEVERITY:
         assert not mine, f"{name} ({alert.severity}) must not page"
         return
+    actions = [e["event_action"] for e in mine]
+    assert actions == ["trigger", "resolve"] if name in RESOLVED else ["trigger"], actions
     for event in mine:
         assert event["routing_key"] == SECRETS["pagerduty_routing_key"]
-        assert event["event_action"] == "trigger"
         # opsdeck's own PagerDuty events for this incident use the same key: one alert.
         assert event["dedup_key"] == alertmanager_dedup_key(group_key)
         payload = event["payload"]
@@ -255,10 +295,12 @@ def _check_slack(run: Scenario, name: str, description: str) -> None:
     posts = [r.body for r in run.http if r.path == SLACK]
     mine = [p for p in posts if p["attachments"][0]["title"].split()[1] == name]
     assert mine, f"{name}: nothing reached Slack"
-    for post in mine:
+    states = ["FIRING", "RESOLVED"] if name in RESOLVED else ["FIRING"]
+    assert [p["attachments"][0]["title"].split()[0] for p in mine] == [f"[{s}]" for s in states]
+    for post, state in zip(mine, states, strict=True):
         assert post["channel"] == deliveries.slack_channel(alert.team)
         attachment = post["attachments"][0]
-        assert attachment["title"] == f"[FIRING] {name} ({alert.severity})"
+        assert attachment["title"] == f"[{state}] {name} ({alert.severity})"
         assert description in attachment["text"]
         assert alert.suggested_action in attachment["text"]
         assert URLS.runbook_url(name) in [a["url"] for a in attachment["actions"]]
@@ -300,11 +342,35 @@ def test_alert_fires_and_reaches_exactly_its_receivers(scenario: Scenario, name:
 def test_an_injection_raises_only_its_own_alerts(scenario: Scenario, kind: str) -> None:
     own = {n for n, a in ALERTS.items() if a.injection == kind}
     explained = {t for n in own for t in ALERTS[n].inhibits}
-    raised = scenario.raised[kind]
+    raised, active = scenario.raised[kind], scenario.active[kind]
     assert own <= raised, f"{kind} did not raise {own - raised} in its window"
-    assert raised <= own | explained, (
-        f"{kind} also raised {sorted(raised - own - explained)}; logs in {scenario.stack.logs}"
+    assert raised <= own | explained | active, (
+        f"{kind} also raised {sorted(raised - own - explained - active)}; "
+        f"logs in {scenario.stack.logs}"
     )
+
+
+@pytest.mark.parametrize("kind", ENDED)
+def test_ending_an_anomaly_resolves_its_alerts(scenario: Scenario, kind: str) -> None:
+    """A service that comes back is no longer an outage; and the windows after it are
+    judged against an alert list without it."""
+    assert scenario.resolved[kind] is not None, (
+        f"{kind}'s alerts still active {RESOLVE_TIMEOUT:.0f} s after it ended"
+    )
+    for name in (n for n, a in ALERTS.items() if a.injection == kind):
+        assert _webhooks(scenario, API_HOOK, name, "resolved"), f"{name}: no resolved notice"
+
+
+def test_the_windows_after_the_ended_anomalies_start_without_stream_alerts(
+    scenario: Scenario,
+) -> None:
+    """The one-shot injections come after every ended one, so none of their windows can
+    hide a stream alert it raises."""
+    stream = {n for n, a in ALERTS.items() if a.injection in ENDED}
+    one_shot = [k for k in scenario.active if k not in STREAM_KINDS]
+    assert one_shot
+    for kind in one_shot:
+        assert not scenario.active[kind] & stream, (kind, scenario.active[kind])
 
 
 def test_the_double_booking_injection_raised_the_conflict_count(scenario: Scenario) -> None:
@@ -342,8 +408,18 @@ def test_suspending_payouts_inhibits_the_lower_drift_alert(scenario: Scenario) -
 def test_nothing_else_reached_the_sinks(scenario: Scenario) -> None:
     got = received(scenario.http, scenario.mails)
     assert set(got) <= set(ACTIVE), {k: v for k, v in got.items() if k not in ACTIVE}
-    statuses = {r.body.get("status") for r in scenario.http if r.path == API_HOOK}
-    assert statuses == {"firing"}
+    resolved = {
+        a["labels"]["alertname"]
+        for r in scenario.http
+        if r.path == API_HOOK and r.body.get("status") == "resolved"
+        for a in r.body["alerts"]
+    }
+    assert resolved == RESOLVED
+
+
+def test_the_order_injects_every_kind_once() -> None:
+    assert sorted(ORDER) == sorted({str(a.injection) for a in ALERTS.values()})
+    assert {str(ALERTS[n].injection) for n in SECOND_WAVE} == set(ORDER[-len(SECOND_WAVE) :])
 
 
 def test_every_alert_but_opsdecks_own_has_an_injection() -> None:
