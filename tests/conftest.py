@@ -246,6 +246,26 @@ def history_template(admin_url: str, template_db: str) -> Iterator[str]:
     drop_database(admin_url, name)
 
 
+@pytest.fixture(scope="session")
+def demo_history_template(admin_url: str, template_db: str) -> Iterator[str]:
+    """A migrated database holding two days of history at the demo's rate, as ``opsdeck
+    demo`` loads it: its live traffic raises no alert (tests/alerting/test_quiet.py)."""
+    from datetime import UTC, datetime
+
+    from core.settings import SimulatorSettings
+    from opsdeck.cli.demo import DEMO_RATE
+    from simulator.backfill import BackfillPlan, run_backfill, scale_at_rate
+    from simulator.vocabulary import SCALES
+
+    name = create_database(admin_url, template_db)
+    url = with_database(admin_url, name)
+    scale = scale_at_rate(SCALES["small"], DEMO_RATE)
+    plan = BackfillPlan(2, scale, 7, datetime.now(UTC).replace(microsecond=0))
+    run_backfill(url, plan, SimulatorSettings(), lambda table, rows: None)
+    yield name
+    drop_database(admin_url, name)
+
+
 @pytest.fixture
 def history_url(admin_url: str, history_template: str) -> Iterator[str]:
     """A database of this test's own with two days of history in it."""

@@ -26,7 +26,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import yaml
@@ -52,6 +52,7 @@ from tests.webhooks.servers import partner
 # Scrape and rule evaluation interval of the test stacks; also each scrape's timeout, which
 # a busy 2-core machine needs to be more than one second.
 SCRAPE_SECONDS = 2
+Lane = Literal["full", "demo"]  # see _one_stack_at_a_time
 TRAFFIC_RATE = 30  # payment attempts a second: enough for every rate, light on 2 CPUs
 # Share of charges the PSP feed misses or reports differently: the simulator's default;
 # the exporter tests' 2 % would push the 24 h drift past its threshold within minutes,
@@ -313,12 +314,15 @@ def _leader_caught_up(replicas: list[Exporter], until: datetime) -> None:
 
 
 @contextmanager
-def _one_stack_at_a_time() -> Iterator[None]:
-    """Parallel test processes run one monitoring stack at a time: two stacks (each with its
-    own traffic, exporter, Prometheus and Alertmanager) on 2 cores slow scrapes past their
-    timeout. The lock is per test run and released when the stack stops."""
+def _one_stack_at_a_time(lane: Lane) -> Iterator[None]:
+    """Parallel test processes run one monitoring stack at a time in each lane: two stacks
+    (each with its own traffic, exporter, Prometheus and Alertmanager) on 2 cores slow
+    scrapes past their timeout. A stack at the demo's rate (a payment attempt every 4 s,
+    against the full stacks' 30 a second) costs little, so it has a lane of its own beside
+    the full stacks'. The lock is per test run and released when
+    the stack stops."""
     run = os.environ.get("PYTEST_XDIST_TESTRUNUID", str(os.getpid()))
-    path = Path(tempfile.gettempdir()) / f"opsdeck-monitoring-stack-{run}.lock"
+    path = Path(tempfile.gettempdir()) / f"opsdeck-monitoring-stack-{run}-{lane}.lock"
     with path.open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
@@ -337,18 +341,20 @@ def monitoring_stack(
     gateway: bool = False,
     traffic_rate: float = TRAFFIC_RATE,
     exporters: int = 1,
+    lane: Lane = "full",
 ) -> Iterator[Stack]:
     """Everything started, the exporter caught up with the history, and Prometheus
-    evaluating the rules on its scrapes. Alertmanager's opsdeck receivers post to
-    ``api_url`` (a real opsdeck API) when given, else to the HTTP sink. Prometheus also
-    scrapes a running ``opsdeck api`` with ``redis_url``, and ``opsdeck worker`` with
-    ``gateway``. The live traffic makes ``traffic_rate`` payment attempts a second; ``exporters`` replicas
-    of the exporter run side by side, all scraped (one leads, the others stand by)."""
+        evaluating the rules on its scrapes. Alertmanager's opsdeck receivers post to
+        ``api_url`` (a real opsdeck API) when given, else to the HTTP sink. Prometheus also
+        scrapes a running ``opsdeck api`` with ``redis_url``, and ``opsdeck worker`` with
+        ``gateway``. The live traffic makes ``traffic_rate`` payment attempts a second; ``exporters`` replicas
+        of the exporter run side by side, all scraped (one leads, the others stand by). A stack in
+    ``lane`` "demo" (the demo's rate only) may run beside one in lane "full"."""
     name = create_database(admin_url, template)
     url = with_database(admin_url, name)
     supervisor = Supervisor()
     with ExitStack() as cleanup:
-        cleanup.enter_context(_one_stack_at_a_time())
+        cleanup.enter_context(_one_stack_at_a_time(lane))
         cleanup.callback(drop_database, admin_url, name)
         http = HttpSink().start()
         cleanup.callback(http.stop)

@@ -26,18 +26,14 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from core.settings import SimulatorSettings
 from opsdeck.cli.demo import DEMO_RATE
-from simulator.backfill import BackfillPlan, run_backfill, scale_at_rate
 from simulator.live import LiveOptions, LiveSimulator
-from simulator.vocabulary import SCALES
 from tests.alerting.stack import monitoring_stack
-from tests.conftest import create_database, drop_database, with_database
 
 # Its stack may wait for another test file's stack (tests.alerting.stack) first.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -45,21 +41,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 PRODUCTION_MINUTES = 10
 PRODUCTION_EVALUATION_SECONDS = 15
 WATCH_SECONDS = 90.0  # 45 evaluations every 2 s; 40 make 10 minutes of production's
-HISTORY_DAYS = 2  # every window the rules read is 24 h or shorter
 # Always firing by design: the dead man's switch that proves the alerting pipeline works.
 ALWAYS_FIRING = ("Watchdog",)
-
-
-@pytest.fixture(scope="module")
-def demo_history(admin_url: str, template_db: str) -> Iterator[str]:
-    """A migrated database holding history at the demo's rate, as ``opsdeck demo`` loads it."""
-    name = create_database(admin_url, template_db)
-    url = with_database(admin_url, name)
-    scale = scale_at_rate(SCALES["small"], DEMO_RATE)
-    plan = BackfillPlan(HISTORY_DAYS, scale, 7, datetime.now(UTC).replace(microsecond=0))
-    run_backfill(url, plan, SimulatorSettings(), lambda table, rows: None)
-    yield name
-    drop_database(admin_url, name)
 
 
 @contextmanager
@@ -87,15 +70,16 @@ def demo_traffic(url: str) -> Iterator[None]:
 
 
 def test_normal_traffic_raises_no_alert(
-    admin_url: str, demo_history: str, redis_url: str, tmp_path: Path
+    admin_url: str, demo_history_template: str, redis_url: str, tmp_path: Path
 ) -> None:
     with monitoring_stack(
         admin_url,
-        demo_history,
+        demo_history_template,
         tmp_path,
         redis_url=redis_url,
         gateway=True,
         traffic_rate=DEMO_RATE,
+        lane="demo",
     ) as stack:
         stack.traffic.stop()
         with demo_traffic(stack.db_url):

@@ -1,5 +1,6 @@
 """opsdeck watching itself, end to end through a real Prometheus and Alertmanager running
-the repository's configs (:mod:`tests.alerting.stack`, with the webhook worker and no API).
+the repository's configs (:mod:`tests.alerting.stack`, with the webhook worker and no API),
+on the demo's history and traffic, which raise no alert by themselves (test_quiet).
 
 One scenario: the Watchdog's heartbeat reaches the dead man's switch and nothing else; then
 opsdeck's API hook starts refusing Alertmanager (a receiver that stopped working) and the
@@ -23,6 +24,7 @@ from alert_rules.alerts import all_alerts
 from alert_rules.localize import DEADMANSSWITCH
 from alert_rules.opsdeck_alerts import WATCHDOG
 from core.settings import Settings
+from opsdeck.cli.demo import DEMO_RATE
 from tests.alerting.deliveries import Delivery, expected, heartbeats, received
 from tests.alerting.sinks import API_HOOK, HttpRequest
 from tests.alerting.stack import SCRAPE_SECONDS, Stack, monitoring_stack
@@ -73,10 +75,17 @@ class Run:
 
 @pytest.fixture(scope="module")
 def run(
-    admin_url: str, history_template: str, tmp_path_factory: pytest.TempPathFactory
+    admin_url: str, demo_history_template: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Run]:
     work = tmp_path_factory.mktemp("self-watch")
-    with monitoring_stack(admin_url, history_template, work, gateway=True) as stack:
+    with monitoring_stack(
+        admin_url,
+        demo_history_template,
+        work,
+        gateway=True,
+        traffic_rate=DEMO_RATE,
+        lane="demo",
+    ) as stack:
         assert stack.worker is not None
         scenario = Run(stack, f"127.0.0.1:{stack.worker.port}")
         scenario.step("heartbeat", lambda: bool(heartbeats(stack.http.received())))

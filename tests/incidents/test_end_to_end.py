@@ -32,6 +32,7 @@ from api.incidents.slack_signature import sign
 from api.rbac import Role
 from api.slack_users import map_user
 from core.settings import Settings
+from opsdeck.cli.demo import DEMO_RATE
 from opsdeck.embedded import free_port
 from simulator.inject import end, inject
 from tests.alerting.sinks import PAGERDUTY
@@ -95,14 +96,24 @@ def _settings(stack: Stack, fake: Fake, redis_url: str) -> Settings:
 
 @pytest.fixture(scope="module")
 async def world(
-    admin_url: str, history_template: str, api_redis: str, tmp_path_factory: pytest.TempPathFactory
+    admin_url: str,
+    demo_history_template: str,
+    api_redis: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[World]:
     work: Path = tmp_path_factory.mktemp("incidents-e2e")
     port = free_port(0)
     api_url = f"http://127.0.0.1:{port}"
     with (
         https_fake() as (fake, client),
-        monitoring_stack(admin_url, history_template, work, api_url=api_url) as stack,
+        monitoring_stack(
+            admin_url,
+            demo_history_template,
+            work,
+            api_url=api_url,
+            traffic_rate=DEMO_RATE,
+            lane="demo",
+        ) as stack,
     ):
         settings = _settings(stack, fake, api_redis)
         _map_slack_user(stack.db_url)
