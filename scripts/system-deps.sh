@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages the test suite runs for real: Prometheus (with promtool),
-# Alertmanager (with amtool) and Chromium. Fails loudly when it cannot.
+# Alertmanager (with amtool), Chromium, and npm (the page accessibility test installs axe-core
+# with it). Fails loudly when it cannot.
 set -euo pipefail
 
 needed=()
@@ -9,6 +10,7 @@ command -v promtool >/dev/null || needed+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || command -v alertmanager >/dev/null || needed+=(prometheus-alertmanager)
 command -v amtool >/dev/null || needed+=(prometheus-alertmanager)
 command -v chromium >/dev/null || needed+=(chromium)
+command -v npm >/dev/null || needed+=(npm)
 
 if [ ${#needed[@]} -eq 0 ]; then
   exit 0

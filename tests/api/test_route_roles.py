@@ -6,7 +6,6 @@ a new permission is covered without touching this file."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import httpx
@@ -17,15 +16,11 @@ from api.app import route_specs
 from api.rbac import PERMISSIONS, ROLES, Role, allowed
 from api.routing import RouteSpec
 from tests.api.conftest import PASSWORD, Harness, csrf_token
-from tests.api.manage_route_cases import (
-    manage_path,
-    manage_query,
-    manage_request,
-    manage_samples,
-)
-from tests.finance.route_cases import change_query, change_request, change_samples
+from tests.api.manage_route_cases import manage_path, manage_request, manage_samples
+from tests.api.route_paths import route_path, route_samples
+from tests.finance.route_cases import change_request
 from tests.incidents.route_cases import incident_request
-from tests.webhooks.route_cases import webhook_request, webhook_samples
+from tests.webhooks.route_cases import webhook_request
 
 pytestmark = pytest.mark.anyio
 
@@ -58,37 +53,7 @@ async def test_every_route_comes_from_the_route_table(api: Harness) -> None:
 @pytest.fixture(scope="module")
 def samples(api: Harness) -> dict[str, str]:
     """A real value for every path parameter, per route."""
-    api.sql(
-        "INSERT INTO ops.incidents (title, severity, status, started_at) "
-        "VALUES ('API 5xx above 1%', 'high', 'triggered', now())"
-    )
-    api.sql(
-        "INSERT INTO platform.chargebacks (transaction_id, amount_cents, reason) "
-        "SELECT max(id), 100, 'fraudulent' FROM platform.transactions"
-    )
-    ids = {
-        "payment": "SELECT max(id) FROM platform.transactions",
-        "chargeback": "SELECT max(id) FROM platform.chargebacks",
-        "booking": "SELECT max(id) FROM platform.bookings",
-        "double_booking": "SELECT max(id) FROM platform.bookings",
-        "incident": "SELECT max(id) FROM ops.incidents",
-        "api_log": "SELECT max(request_id) FROM platform.api_logs",
-        "account_timeline": "SELECT max(account_id) FROM platform.api_logs",
-    }
-    found = {name: str(api.sql(query)[0][0]) for name, query in ids.items()}
-    found |= webhook_samples(api) | change_samples(api) | manage_samples(api)
-    return found | {"runbook": "ApiErrorRateHigh"}
-
-
-def _path(spec: RouteSpec, samples: dict[str, str]) -> str:
-    path = spec.path
-    if "{" in path:
-        view = spec.name.removesuffix("_run").removesuffix("_page").removesuffix("_detail")
-        path = re.sub(r"\{\w+\}", samples[view], path)
-    if any(p.name == "from" for p in spec.params):
-        path += "?from=now-1h"
-    query = change_query(spec) or manage_query(spec)
-    return f"{path}?{query}" if query else path
+    return route_samples(api) | manage_samples(api)
 
 
 async def _client(api: Harness, principal: str) -> httpx.AsyncClient:
@@ -153,7 +118,7 @@ async def test_route_as_role(
     api: Harness, samples: dict[str, str], case: tuple[RouteSpec, str], principal: str
 ) -> None:
     spec, method = case
-    path = manage_path(api, spec, _path(spec, samples), principal)
+    path = manage_path(api, spec, route_path(spec, samples), principal)
     async with await _client(api, principal) as client:
         response = await _request(api, client, spec, method, path)
     assert response.status_code < 500, response.text[:300]
