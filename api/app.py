@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from api import runbooks, signin, system, workers
+from api import enrolment, runbooks, signin, system, workers
 from api.drilldowns import unmask
 from api.drilldowns.catalog import DETAIL_VIEWS, LIST_VIEWS
 from api.drilldowns.views import detail_routes, list_routes
@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 def route_specs() -> list[RouteSpec]:
     """Every route the API serves; the app, the OpenAPI document and the route x role test
     are all made from this list."""
-    specs = [*system.ROUTES, *signin.ROUTES, *unmask.ROUTES, *runbooks.ROUTES]
+    specs = [*system.ROUTES, *signin.ROUTES, *enrolment.ROUTES, *unmask.ROUTES, *runbooks.ROUTES]
     for view in LIST_VIEWS:
         specs += list_routes(view)
     for detail in DETAIL_VIEWS:

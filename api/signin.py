@@ -1,6 +1,7 @@
-"""Sign-in and sign-out pages: password plus TOTP code (mandatory for super admins), limited
-per client address and backed off per user at an address and per address, in Redis before
-any database work (:mod:`api.auth.signin_limits`); every attempt is audited."""
+"""Sign-in and sign-out pages: password plus TOTP code, limited per client address and backed
+off per user at an address and per address, in Redis before any database work
+(:mod:`api.auth.signin_limits`); every attempt is audited. An account without a TOTP device
+gets no session from its password: it is sent to enrol one first (:mod:`api.enrolment`)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,12 @@ from psycopg.rows import dict_row
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from api.auth import passwords, totp
+from api.auth import enrolment, passwords, totp
 from api.auth.sessions import COOKIE
 from api.auth.signin_limits import SigninLimits
 from api.pages import render
 from api.problems import invalid
 from api.queries import access as sql
-from api.rbac import Role
 from api.routing import Param, RouteSpec, audit_entry, principal_of, runtime_of, safe_next
 from api.runtime import Runtime
 from core.audit import record
@@ -28,7 +28,7 @@ FAILED = "Unknown user, wrong password or wrong two-factor code."
 FORM = "application/x-www-form-urlencoded"
 
 
-def _field(form: Any, name: str, limit: int, *, printable: bool = True) -> str:
+def form_field(form: Any, name: str, limit: int, *, printable: bool = True) -> str:
     value = form.get(name, "")
     if not isinstance(value, str) or len(value) > limit:
         raise invalid(name, f"at most {limit} characters")
@@ -62,7 +62,7 @@ async def _check(
         return "account disabled"
     secret = user["totp_secret"]
     if secret is None:
-        return "two-factor not set up" if user["role"] == Role.SUPER_ADMIN else None
+        return None  # no device yet: the password alone leads only to enrolling one
     opened = runtime.secret_box.open(secret)  # stored sealed (core.sealed_secrets)
     if not await totp.verify_code(runtime.redis, user["id"], opened, code):
         return "bad two-factor code"
@@ -72,10 +72,10 @@ async def _check(
 async def login(request: Request) -> Response:
     runtime = runtime_of(request)
     form = await request.form()
-    username = _field(form, "username", 128).strip()
-    password = _field(form, "password", 256, printable=False)
-    code = _field(form, "code", 8)
-    next_path = safe_next(_field(form, "next", 2000))
+    username = form_field(form, "username", 128).strip()
+    password = form_field(form, "password", 256, printable=False)
+    code = form_field(form, "code", 8)
+    next_path = safe_next(form_field(form, "next", 2000))
     address = request.client.host if request.client else "unknown"
     context = {"next": next_path, "username": username}
     limits = SigninLimits(runtime.redis, runtime.api)
@@ -99,18 +99,70 @@ async def login(request: Request) -> Response:
         )
         await record(runtime.ops, failed)
         return render(request, "login.html", {**context, "error": FAILED}, status=401)
+    if user["totp_secret"] is None:
+        # The user's failures are forgiven once a device is enrolled, not before.
+        return await _offer_enrolment(request, runtime, user, next_path)
     await limits.succeeded(username, address)
-    session, cookie = await runtime.sessions.create(user["id"], user["session_version"])
     rehash = None
     if passwords.needs_rehash(user["password_hash"]):
         rehash = await anyio.to_thread.run_sync(passwords.hash_password, password)
+    return await signed_in(request, runtime, user, next_path, rehash=rehash)
+
+
+async def _offer_enrolment(
+    request: Request, runtime: Runtime, user: dict[str, Any], next_path: str
+) -> Response:
+    """The password was right and the account has no device: a new secret waits for a code
+    on the enrolment page; no session yet."""
+    store = enrolment.store_of(runtime)
+    offered, cookie = await store.start(
+        user["id"], user["session_version"], user["username"], next_path
+    )
+    entry = audit_entry(
+        request,
+        "totp.enrol",
+        actor=user["username"],
+        actor_role=user["role"],
+        target_type="user",
+        target_id=user["username"],
+        outcome="offered",
+    )
+    await record(runtime.ops, entry)
+    response = RedirectResponse(enrolment.PATH, status_code=303)
+    response.set_cookie(
+        enrolment.COOKIE,
+        cookie,
+        max_age=store.ttl,
+        httponly=True,
+        samesite="strict",
+        secure=runtime.api.cookie_secure,
+        path=enrolment.PATH,
+    )
+    log.info("%s signed in with a password and enrols a two-factor device", offered.username)
+    return response
+
+
+async def signed_in(
+    request: Request,
+    runtime: Runtime,
+    user: dict[str, Any],
+    next_path: str,
+    *,
+    rehash: str | None = None,
+) -> Response:
+    """The session of a user who gave their password and a code from their device: the
+    cookie, the sign-in time (and a rehashed password) on their row, the audit entry."""
+    session, cookie = await runtime.sessions.create(user["id"], user["session_version"])
     async with runtime.ops.connection() as conn:
         await conn.execute(sql.SIGNED_IN, {"id": user["id"], "password_hash": rehash})
-    via = "password+totp" if user["totp_secret"] else "password"
-    signed_in = audit_entry(
-        request, "sign_in", actor=user["username"], actor_role=user["role"], details={"via": via}
+    entry = audit_entry(
+        request,
+        "sign_in",
+        actor=user["username"],
+        actor_role=user["role"],
+        details={"via": "password+totp"},
     )
-    await record(runtime.ops, signed_in)
+    await record(runtime.ops, entry)
     response = RedirectResponse(next_path, status_code=303)
     response.set_cookie(
         COOKIE,

@@ -9,7 +9,9 @@ wins, in this order:
 3. the secrets directory (``OPSDECK_SECRETS_DIR``, else ``/run/secrets`` when present): a
    file named after the variable, in lower or exact case (``opsdeck_api__secret_key``);
 4. the YAML file (``--config FILE`` or ``OPSDECK_CONFIG``);
-5. the defaults below.
+5. when none of those names a database or Redis, the settings a running ``opsdeck demo``
+   left in the data directory (core.running_demo);
+6. the defaults below.
 
 ``DATABASE_PASSWORD`` (or its file) supplies the password of a ``DATABASE_URL`` written
 without one, so the URL can stay in plain configuration and only the password is a secret;
@@ -36,7 +38,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from core import settings_files
+from core import running_demo, settings_files
 from core.settings_files import SECRETS_DIR_ENV, FileSettingError
 
 CONFIG_ENV = "OPSDECK_CONFIG"
@@ -369,6 +371,9 @@ class ApiSettings(Section):
     login_address_failures_before_backoff: Annotated[int, Field(ge=1)] = 20
     login_backoff_base_seconds: PositiveSeconds = 1.0
     login_backoff_max_seconds: PositiveSeconds = 900.0
+    # An account without a two-factor device enrols one at sign-in: the new secret waits in
+    # Redis this long for a code from it (then the sign-in starts over).
+    totp_enrolment_ttl_seconds: PositiveSeconds = 600.0
     requests_per_minute: Annotated[int, Field(ge=1)] = 1200
     max_body_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024
     pii_unmask_ttl_seconds: PositiveSeconds = 900.0
@@ -815,14 +820,9 @@ def _with_password(settings: Settings, url_field: str, password_field: str) -> S
     return settings.model_copy(update={url_field: url})
 
 
-def load_settings(config_path: Path | None = None) -> Settings:
-    """Load and validate settings; raise :class:`SettingsError` with one clear line."""
-    _check_env_names()
-    if config_path is None and os.environ.get(CONFIG_ENV):
-        config_path = Path(os.environ[CONFIG_ENV])
-    file_values = _read_yaml(config_path) if config_path is not None else {}
+def _validated(values: dict[str, Any]) -> Settings:
     try:
-        settings = Settings(**file_values)
+        return Settings(**values)
     except ValidationError as exc:
         first = exc.errors()[0]
         message = first["msg"].removeprefix("Value error, ")
@@ -831,5 +831,51 @@ def load_settings(config_path: Path | None = None) -> Settings:
         label = setting_label(tuple(first["loc"]))
         message += _read_from(label.partition(" ")[0])
         raise SettingsError(label, message) from None
+
+
+def _under(values: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
+    """``more`` with ``values`` on top, section by section."""
+    merged = dict(more)
+    for name, value in values.items():
+        below = merged.get(name)
+        if isinstance(value, dict) and isinstance(below, dict):
+            merged[name] = _under(value, below)
+        else:
+            merged[name] = value
+    return merged
+
+
+def _running_demo(settings: Settings) -> dict[str, Any]:
+    """The settings of a demo running from this data directory, as YAML-like values, when
+    nothing here names a database or Redis (core.running_demo)."""
+    if settings.database_url or settings.redis_url:
+        return {}
+    try:
+        variables = running_demo.live_settings(settings.data_dir)
+    except running_demo.DemoSettingsError as exc:
+        raise SettingsError("demo settings", str(exc)) from None
+    known = setting_variables()
+    values: dict[str, Any] = {}
+    for variable, value in (variables or {}).items():
+        if variable not in known:
+            raise SettingsError(variable, "unknown setting (in a running demo's settings file)")
+        *sections, name = known[variable]
+        target = values
+        for section in sections:
+            target = target.setdefault(section, {})
+        target[name] = value
+    return values
+
+
+def load_settings(config_path: Path | None = None) -> Settings:
+    """Load and validate settings; raise :class:`SettingsError` with one clear line."""
+    _check_env_names()
+    if config_path is None and os.environ.get(CONFIG_ENV):
+        config_path = Path(os.environ[CONFIG_ENV])
+    file_values = _read_yaml(config_path) if config_path is not None else {}
+    settings = _validated(file_values)
+    demo_values = _running_demo(settings)
+    if demo_values:
+        settings = _validated(_under(file_values, demo_values))
     settings = _with_password(settings, "database_url", "database_password")
     return _with_password(settings, "redis_url", "redis_password")

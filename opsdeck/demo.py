@@ -31,12 +31,15 @@ from alert_rules.localize import (
     host_port,
     prometheus_config,
 )
+from core import running_demo
 from core.application_names import DEMO
+from core.audit import use_key
 from core.database import connect
 from core.database_roles import service_url
 from core.migrate import migrate
 from core.sealed_secrets import SecretBox, new_key
 from core.settings import Settings
+from opsdeck.demo_account import DemoAccount, ensure_account, sign_in_lines
 from opsdeck.demo_webhooks import psp_secrets, receiver_service, worker_service
 from opsdeck.embedded import EmbeddedPostgres, EmbeddedRedis, PortBook
 from opsdeck.supervisor import Service, Supervisor, http_ready
@@ -80,13 +83,23 @@ class Demo:
         try:
             self._start_stores()
             self._prepare_database()
+            account = self._account()
+            running_demo.write(self.plan.data_dir, self._cli_settings())
             if stop.is_set():
                 return 0
             self._start_services()
             self._print_urls()
+            for line in sign_in_lines(account, self._api_url()):
+                self.say(line)
+            self.say(
+                "opsdeck commands run from this directory reach this demo, e.g. "
+                "opsdeck users list (its settings: "
+                f"{running_demo.settings_file(self.plan.data_dir)})"
+            )
             return self._watch(stop)
         finally:
             self.say("stopping ...")
+            running_demo.remove(self.plan.data_dir)
             self.supervisor.stop_all()
             self.say("stopped")
 
@@ -129,6 +142,26 @@ class Demo:
             self.supervisor.start(self._backfill_service())
             self._wait_for_exit("backfill")
 
+    def _account(self) -> DemoAccount:
+        """The demo's super admin, made on the first run (and audited, under the chain key
+        the demo's services link with)."""
+        if self.plan.settings.audit.chain_key is None:
+            use_key(self._audit_chain_key())
+        return ensure_account(self.plan.urls["postgres"], self._box())
+
+    def _cli_settings(self) -> dict[str, str]:
+        """What the commands run from this directory need to reach this demo: its stores
+        and the keys it made (core.running_demo)."""
+        settings, urls = self.plan.settings, self.plan.urls
+        values = {"DATABASE_URL": urls["postgres"], "REDIS_URL": urls["redis"]}
+        if urls["platform"] != urls["postgres"]:
+            values["PLATFORM_DATABASE_URL"] = urls["platform"]
+        if settings.secrets_key is None:
+            values["OPSDECK_SECRETS_KEY"] = self._secrets_key()
+        if settings.audit.chain_key is None:
+            values["OPSDECK_AUDIT__CHAIN_KEY"] = self._audit_chain_key()
+        return values
+
     def _backfill_service(self) -> Service:
         return Service(
             name="backfill",
@@ -170,7 +203,7 @@ class Demo:
         if self.plan.settings.secrets_key is None:
             env["OPSDECK_SECRETS_KEY"] = self._secrets_key()
         if self.plan.settings.audit.chain_key is None:
-            env["OPSDECK_AUDIT__CHAIN_KEY"] = self._kept_secret("audit-chain-key", 48)
+            env["OPSDECK_AUDIT__CHAIN_KEY"] = self._audit_chain_key()
         return {**env, **self._webhook_env()}
 
     def _service_env(self) -> dict[str, str]:
@@ -192,6 +225,9 @@ class Demo:
             key_file.touch(mode=0o600)
             key_file.write_text(new_key())
         return key_file.read_text().strip()
+
+    def _audit_chain_key(self) -> str:
+        return self._kept_secret("audit-chain-key", 48)
 
     def _box(self) -> SecretBox:
         box = SecretBox.from_settings(self.plan.settings)
@@ -280,7 +316,6 @@ class Demo:
             )
         )
         self.plan.urls["api"] = f"http://127.0.0.1:{port}"
-        self.say("sign-in accounts for the API: opsdeck users add NAME --role super_admin")
 
     def _alertmanager_token(self) -> str:
         """The bearer token Alertmanager sends to /hooks/alertmanager, made once."""

@@ -8,6 +8,7 @@ import time
 from datetime import UTC, datetime
 
 import pyotp
+import segno
 from redis.asyncio import Redis
 
 ISSUER = "opsdeck"
@@ -20,6 +21,11 @@ def new_secret() -> str:
 
 def provisioning_uri(secret: str, username: str) -> str:
     return pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name=ISSUER)
+
+
+def provisioning_qr(secret: str, username: str) -> segno.QRCode:
+    """The QR code an authenticator app scans: the ``otpauth://`` URI of the secret."""
+    return segno.make(provisioning_uri(secret, username), error="m", micro=False)
 
 
 def matching_step(secret: str, code: str, now: float | None = None) -> int | None:

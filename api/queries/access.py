@@ -38,6 +38,13 @@ SIGNED_IN = (
     "UPDATE ops.users SET last_sign_in_at = now(), "
     "password_hash = coalesce(%(password_hash)s, password_hash) WHERE id = %(id)s"
 )
+# The device of a two-factor enrolment, saved only for the account it was offered to as it
+# was then: still without a device, not disabled, at the same session version.
+ENROL_TOTP = (
+    "UPDATE ops.users SET totp_secret = %(totp_secret)s, updated_at = now() "
+    "WHERE id = %(id)s AND totp_secret IS NULL AND disabled_at IS NULL "
+    f"AND session_version = %(version)s RETURNING {USER_COLUMNS}"
+)
 
 # A key with its owner: authentication refuses a disabled owner on every request.
 API_KEY_BY_PREFIX = (

@@ -34,9 +34,16 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from core import running_demo
     from opsdeck.demo import Demo, DemoPlan
     from opsdeck.supervisor import ServiceFailed
 
+    running = running_demo.running_pid(settings.data_dir)
+    if running is not None:
+        raise CommandError(
+            f"a demo is running from {settings.data_dir} already (process {running}): "
+            "stop it first, or start this one with another OPSDECK_DATA_DIR"
+        )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

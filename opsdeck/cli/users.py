@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import TYPE_CHECKING, Any
 
 from api.rbac import ROLES, Role
@@ -16,10 +17,19 @@ if TYPE_CHECKING:
 def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser("users", help="manage sign-in accounts")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    add = actions.add_parser("add", help="create a user (super admins always get TOTP)")
+    add = actions.add_parser(
+        "add",
+        help="create a user (a TOTP device now with --totp, and always for super admins; "
+        "otherwise enrolled at the first sign-in)",
+    )
     add.add_argument("username")
     add.add_argument("--role", required=True, choices=[r.value for r in ROLES])
-    add.add_argument("--totp", action="store_true", help="require a TOTP code at sign-in")
+    add.add_argument(
+        "--totp",
+        action="store_true",
+        help="issue the TOTP device now (secret and QR code printed here) instead of at the "
+        "first sign-in",
+    )
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     actions.add_parser("list", help="list users")
     role = actions.add_parser("set-role", help="change a role (ends the user's sessions)")
@@ -39,11 +49,13 @@ def register(sub: Any) -> None:
 
 
 def _show_totp(username: str, secret: str | None) -> None:
-    from api.auth.totp import provisioning_uri
+    from api.auth.totp import provisioning_qr, provisioning_uri
 
     if secret:
         print(f"TOTP secret (add it to an authenticator app now; it is not shown again): {secret}")
         print(f"otpauth URI: {provisioning_uri(secret, username)}")
+        print("or scan it:", flush=True)
+        provisioning_qr(secret, username).terminal(out=sys.stdout, compact=True)
 
 
 def _ended(username: str, ended: SessionsEnded) -> str:
@@ -63,11 +75,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     with admin_session(settings, f"opsdeck users {args.action}") as admin:
         if args.action == "add":
-            secret = accounts.add_user(
-                admin, args.username, Role(args.role), read_password(args.password_stdin), args.totp
-            )
+            role = Role(args.role)
+            password = read_password(args.password_stdin)
+            device = args.totp or role == Role.SUPER_ADMIN
+            secret = accounts.add_user(admin, args.username, role, password, device)
             print(f"created {args.username} ({args.role})")
             _show_totp(args.username, secret)
+            if secret is None:
+                print("two-factor: enrolled at the first sign-in, from a QR code the page shows")
         elif args.action == "list":
             print(f"{'user':<24}{'role':<13}{'2fa':<5}{'last sign-in':<27}disabled")
             for _, name, role, two_factor, _, last, disabled in accounts.list_users(admin.conn):

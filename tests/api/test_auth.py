@@ -1,4 +1,4 @@
-"""Sign-in: argon2 passwords with TOTP (mandatory for super admins), signed HttpOnly
+"""Sign-in: argon2 passwords with TOTP (a device enrolled at the first sign-in), signed HttpOnly
 SameSite=Strict session cookies revocable in Redis, API keys, trusted-proxy SSO, CSRF and
 rate limits."""
 
@@ -9,7 +9,6 @@ import hashlib
 import pyotp
 import pytest
 
-from api.auth.passwords import hash_password
 from api.auth.sessions import COOKIE
 from api.rbac import Role
 from tests.api.conftest import PASSWORD, Harness, api_settings, csrf_token, running
@@ -48,7 +47,7 @@ async def _session_id(api: Harness, set_cookie: str) -> str:
     return session.id
 
 
-async def test_a_password_only_user_and_a_wrong_password(api: Harness) -> None:
+async def test_a_wrong_password_and_a_password_alone(api: Harness) -> None:
     username = api.user(Role.VIEWER, "vera")
     async with api.client() as client:
         token = await csrf_token(client)
@@ -57,8 +56,12 @@ async def test_a_password_only_user_and_a_wrong_password(api: Harness) -> None:
         )
         assert wrong.status_code == 401
         assert "Unknown user, wrong password" in wrong.text
-        assert (await api.sign_in(client, username)).status_code == 303
-        assert (await client.get("/api/v1/bookings")).status_code == 200
+        # Without a device, the right password leads to enrolling one, and to nothing else.
+        right = await api.sign_in(client, username)
+        assert right.status_code == 303
+        assert right.headers["location"] == "/login/enrol"
+        assert COOKIE not in client.cookies
+        assert (await client.get("/api/v1/bookings")).status_code == 401
 
 
 async def test_sign_out_and_revocation_end_sessions_server_side(api: Harness) -> None:
@@ -97,20 +100,6 @@ async def test_role_change_and_disabling_end_sessions(api: Harness) -> None:
     async with api.client() as client:
         token = await csrf_token(client)
         form = {"username": "rita", "password": PASSWORD, "code": "", "csrf_token": token}
-        assert (await client.post("/login", data=form)).status_code == 401
-
-
-async def test_a_super_admin_without_two_factor_cannot_sign_in_with_a_password(
-    api: Harness,
-) -> None:
-    # A reset second factor leaves the secret NULL until the account enrols a new one.
-    api.sql(
-        "INSERT INTO ops.users (username, role, password_hash) VALUES ('x', 'super_admin', %s)",
-        (hash_password(PASSWORD),),
-    )
-    async with api.client() as client:
-        token = await csrf_token(client)
-        form = {"username": "x", "password": PASSWORD, "code": "", "csrf_token": token}
         assert (await client.post("/login", data=form)).status_code == 401
 
 
@@ -224,18 +213,27 @@ async def test_csrf_is_required_for_every_cookie_authenticated_change(api: Harne
 
 
 async def test_sign_in_redirects_only_to_local_pages(api: Harness) -> None:
-    username = api.user(Role.VIEWER, "redirected")
-    async with api.client() as client:
-        token = await csrf_token(client)
-        for target, expected in (
+    for n, (target, expected) in enumerate(
+        (
             ("/payments?from=now-6h", "/payments?from=now-6h"),
             ("//evil.example", "/"),
             ("https://evil.example", "/"),
-        ):
-            form = {"username": username, "password": PASSWORD, "next": target, "csrf_token": token}
+        )
+    ):
+        # A user each: a TOTP code signs in once.
+        username = api.user(Role.VIEWER, f"redirected-{n}", two_factor=True)
+        async with api.client() as client:
+            token = await csrf_token(client)
+            code = pyotp.TOTP(api.totp[username]).now()
+            form = {
+                "username": username,
+                "password": PASSWORD,
+                "code": code,
+                "next": target,
+                "csrf_token": token,
+            }
             response = await client.post("/login", data=form)
             assert response.headers["location"] == expected
-            token = await csrf_token(client)
 
 
 async def test_rate_limits(api_db: str, api_redis: str) -> None:

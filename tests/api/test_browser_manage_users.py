@@ -79,7 +79,12 @@ def _sign_in(page: Page, base: str, name: str, password: str, code: str = "") ->
     page.fill("input[name=password]", password)
     page.fill("input[name=code]", code)
     page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r"/$"))
+    page.wait_for_url(re.compile(r"/(login/enrol)?$"))
+    if page.url.endswith("/login/enrol"):  # added here without a device: enrols one first
+        secret = "".join(page.locator("#totp-secret").inner_text().split())
+        page.fill("input[name=code]", pyotp.TOTP(secret).now())
+        page.click("form.login button[type=submit]")
+        page.wait_for_url(re.compile(r"/$"))
 
 
 def _manage_grace(page: Page, base: str) -> str:

@@ -140,16 +140,15 @@ def browser() -> Iterator[Browser]:
         chromium.close()
 
 
-def _add_user(env: dict[str, str], role: Role) -> tuple[str, str | None]:
-    """A user of ``role`` added with the CLI: name and TOTP secret (super admins have one)."""
+def _add_user(env: dict[str, str], role: Role) -> tuple[str, str]:
+    """A user of ``role`` added with the CLI, with a TOTP device: name and TOTP secret."""
     name = f"a11y-{role.value.replace('_', '-')}"
     added = run_opsdeck(
-        "users", "add", name, "--role", role.value, "--password-stdin",
+        "users", "add", name, "--role", role.value, "--totp", "--password-stdin",
         env=env, stdin=PASSWORD + "\n",
     )  # fmt: skip
     assert added.returncode == 0, added.stderr
-    secret = added.stdout.split(TOTP_PROMPT)[1].split()[0] if TOTP_PROMPT in added.stdout else None
-    return name, secret
+    return name, added.stdout.split(TOTP_PROMPT)[1].split()[0]
 
 
 def _own_rows(env: dict[str, str], name: str, role: Role) -> dict[str, str]:
@@ -165,12 +164,11 @@ def _own_rows(env: dict[str, str], name: str, role: Role) -> dict[str, str]:
     return dict.fromkeys(USER_ROUTES, str(user)) | dict.fromkeys(KEY_ROUTES, str(key))
 
 
-def _sign_in(page: Page, base: str, name: str, secret: str | None) -> None:
+def _sign_in(page: Page, base: str, name: str, secret: str) -> None:
     page.goto(f"{base}/login")
     page.fill("input[name=username]", name)
     page.fill("input[name=password]", PASSWORD)
-    if secret:
-        page.fill("input[name=code]", pyotp.TOTP(secret).now())
+    page.fill("input[name=code]", pyotp.TOTP(secret).now())
     page.click("form.login button[type=submit]")
     page.wait_for_url(f"{base}/")
 

@@ -21,8 +21,8 @@ pytestmark = pytest.mark.slow
 
 
 class DemoProcess:
-    def __init__(self, cwd: Path) -> None:
-        env = opsdeck_env()
+    def __init__(self, cwd: Path, env: dict[str, str] | None = None) -> None:
+        env = opsdeck_env() if env is None else env
         self.process = subprocess.Popen(
             [sys.executable, "-m", "opsdeck", "demo", "--backfill-days", "0.01", "--rate", "20"],
             cwd=cwd,

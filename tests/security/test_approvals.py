@@ -22,9 +22,11 @@ import anyio
 import httpx
 import psycopg
 import pytest
+import redis
 
 from api.incidents.slack_signature import sign
 from tests.api.conftest import CSRF_RE, PASSWORD, SECRET, serving
+from tests.authenticator import Authenticator
 from tests.conftest import opsdeck_env, run_opsdeck, scratch_database
 from tests.incidents.actions_client import click
 from tests.incidents.conftest import AM_TOKEN, alert, notification
@@ -50,6 +52,7 @@ class Stack:
     base: str
     db_url: str
     env: dict[str, str]
+    app: Authenticator
 
     def sql(self, query: str, params: Any = None) -> list[tuple[Any, ...]]:
         with psycopg.connect(self.db_url, autocommit=True) as conn:
@@ -85,6 +88,10 @@ def stack(
     admin_url: str, template_db: str, services: dict[str, str], tmp_path_factory: Any
 ) -> Iterator[Stack]:
     log: Path = tmp_path_factory.mktemp("approvals") / "api.log"
+    # A TOTP code is spent per user id and step in Redis, and ids repeat across databases.
+    store = redis.Redis.from_url(services["redis"])
+    store.flushdb()
+    store.close()
     with scratch_database(admin_url, template_db) as db_url:
         env = opsdeck_env(
             DATABASE_URL=db_url,
@@ -96,11 +103,12 @@ def stack(
             OPSDECK_INCIDENTS__SLACK_SIGNING_SECRET=SLACK_SECRET,
             OPSDECK_AUDIT__CHAIN_KEY=CHAIN_KEY,
         )
-        stack = Stack("", db_url, env)
+        stack = Stack("", db_url, env, Authenticator())
         for name, role in USERS:
-            stack.cli("users", "add", name, "--role", role, "--password-stdin", stdin=PASSWORD)
+            argv = ("users", "add", name, "--role", role, "--totp", "--password-stdin")
+            stack.app.add(name, stack.cli(*argv, stdin=PASSWORD))
         with serving(env, log) as base:
-            yield Stack(base, db_url, env)
+            yield Stack(base, db_url, env, stack.app)
 
 
 @asynccontextmanager
@@ -110,7 +118,8 @@ async def _browser(stack: Stack, username: str) -> AsyncIterator[httpx.AsyncClie
         page = await client.get("/login")
         token = CSRF_RE.search(page.text)
         assert token, page.text[:300]
-        form = {"username": username, "password": PASSWORD, "code": "", "csrf_token": token[1]}
+        code = stack.app.code(username)
+        form = {"username": username, "password": PASSWORD, "code": code, "csrf_token": token[1]}
         signed_in = await client.post("/login", data=form)
         assert signed_in.status_code == 303, signed_in.text[:300]
         yield client

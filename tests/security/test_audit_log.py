@@ -22,17 +22,19 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+import redis
 from psycopg import errors
 
 from core.audit import AuditEntry, canonical, chain_key, record_in_sync, sign
 from core.queries import audit as audit_sql
 from core.settings import DatabaseRoleSettings
 from tests.api.conftest import CSRF_RE, PASSWORD, SECRET, serving
+from tests.authenticator import Authenticator
 from tests.conftest import opsdeck_env, run_opsdeck, scratch_database, service_url
 
 ROLES = DatabaseRoleSettings()
 FINANCE_USER = "fin-audit"
-ADD_ARGS = ("--role", "finance", "--password-stdin")
+ADD_ARGS = ("--role", "finance", "--totp", "--password-stdin")
 
 # What an app that holds the service role's credentials could try against its own trail.
 SERVICE_ATTACKS = (
@@ -137,9 +139,14 @@ def test_a_back_dated_row_carries_the_servers_time(db_url: str) -> None:
 @pytest.fixture(scope="module")
 def api_stack(
     admin_url: str, template_db: str, services: dict[str, str], tmp_path_factory: Any
-) -> Iterator[tuple[str, str]]:
-    """A real ``opsdeck api`` connected as the service role; (its base URL, the database)."""
+) -> Iterator[tuple[str, str, Authenticator]]:
+    """A real ``opsdeck api`` connected as the service role; (its base URL, the database,
+    the user's authenticator)."""
     log: Path = tmp_path_factory.mktemp("audit-log") / "api.log"
+    # A TOTP code is spent per user id and step in Redis, and ids repeat across databases.
+    store = redis.Redis.from_url(services["redis"])
+    store.flushdb()
+    store.close()
     with scratch_database(admin_url, template_db) as db_url:
         env = opsdeck_env(
             DATABASE_URL=service_url(db_url),
@@ -151,19 +158,27 @@ def api_stack(
             "users", "add", FINANCE_USER, *ADD_ARGS, env=env, timeout=120, stdin=PASSWORD
         )
         assert added.returncode == 0, added.stderr
+        app = Authenticator()
+        assert app.add(FINANCE_USER, added.stdout)
         with serving(env, log) as base:
-            yield base, db_url
+            yield base, db_url, app
 
 
 def test_after_every_attack_the_audited_routes_still_answer_and_audit(
-    api_stack: tuple[str, str],
+    api_stack: tuple[str, str, Authenticator],
 ) -> None:
-    base, db_url = api_stack
+    base, db_url, app = api_stack
     assert _refused_as_service(db_url) == []
     with httpx.Client(base_url=base, timeout=30) as client:
         token = CSRF_RE.search(client.get("/login").text)
         assert token
-        form = {"username": FINANCE_USER, "password": PASSWORD, "code": "", "csrf_token": token[1]}
+        code = app.code(FINANCE_USER)
+        form = {
+            "username": FINANCE_USER,
+            "password": PASSWORD,
+            "code": code,
+            "csrf_token": token[1],
+        }
         assert client.post("/login", data=form).status_code == 303
         exported = client.get("/api/v1/payments/export?from=now-1h")
         assert exported.status_code == 200, exported.text[:300]

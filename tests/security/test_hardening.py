@@ -94,11 +94,13 @@ def _admin(url: str) -> Admin:
     )
 
 
-def _user(url: str, name: str, role: Role) -> str | None:
-    """A user with the suite's password; their TOTP secret, if any."""
+def _user(url: str, name: str, role: Role) -> str:
+    """A user with the suite's password and a TOTP device; its secret."""
     admin = _admin(url)
     with admin.conn:
-        return add_user(admin, name, role, PASSWORD, two_factor=False)
+        secret = add_user(admin, name, role, PASSWORD, two_factor=True)
+    assert secret is not None
+    return secret
 
 
 def _key(url: str, owner: str, role: Role) -> str:
@@ -296,7 +298,6 @@ async def _sign_in(client: httpx.AsyncClient, username: str, code: str = "") -> 
 
 async def test_totp_secrets_are_sealed_and_sign_in_still_works(db_url: str, redis_url: str) -> None:
     secret = _user(db_url, "sealed-admin", Role.SUPER_ADMIN)
-    assert secret is not None
     ((stored,),) = _sql(db_url, "SELECT totp_secret FROM ops.users WHERE username = 'sealed-admin'")
     assert stored.startswith("sealed:")
     assert secret not in stored
@@ -355,7 +356,7 @@ async def test_webhook_signing_secrets_are_sealed_and_deliveries_still_verify(
 
 async def test_cookies_are_secure_and_hsts_is_on_by_default(db_url: str, redis_url: str) -> None:
     assert ApiSettings().cookie_secure is True
-    _user(db_url, "cookie-user", Role.OPS)
+    secret = _user(db_url, "cookie-user", Role.OPS)
     settings = api_settings(db_url, redis_url)
     defaults = ApiSettings(secret_key=SecretStr(SECRET), requests_per_minute=100_000)
     settings = settings.model_copy(update={"api": defaults})
@@ -369,7 +370,7 @@ async def test_cookies_are_secure_and_hsts_is_on_by_default(db_url: str, redis_u
         form = {
             "username": "cookie-user",
             "password": PASSWORD,
-            "code": "",
+            "code": pyotp.TOTP(secret).now(),
             "csrf_token": token,
         }
         signed_in = await client.post("/login", data=form, headers={"Cookie": nonce})

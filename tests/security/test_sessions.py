@@ -26,20 +26,20 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import psycopg
-import pyotp
 import pytest
 import redis
 
 from core.settings import load_settings
 from opsdeck.embedded import REDIS_SERVER, free_port
 from tests.api.conftest import PASSWORD, SECRET, serving
+from tests.authenticator import Authenticator
 from tests.conftest import opsdeck_env, run_opsdeck, scratch_database
 from tests.opsdeck.test_compose import (
     EXAMPLE_ENV,
@@ -66,6 +66,7 @@ class Stack:
     base: str
     db_url: str
     redis_url: str
+    app: Authenticator = field(default_factory=Authenticator)
 
     def cli(self, *args: str, with_redis: bool, stdin: str | None = None) -> str:
         """``opsdeck ARGS`` as an administrator runs it; with or without REDIS_URL."""
@@ -76,24 +77,19 @@ class Stack:
         assert result.returncode == 0, f"opsdeck {' '.join(args)}: {result.stderr}"
         return result.stdout
 
-    def add_user(self, name: str, role: str, *, totp: bool = False) -> str | None:
-        """A user made by ``opsdeck users add``; their TOTP secret, if they have one."""
-        flags = ["--totp"] if totp else []
-        argv = ("users", "add", name, "--role", role, "--password-stdin", *flags)
-        out = self.cli(*argv, with_redis=False, stdin=PASSWORD + "\n")
-        found = TOTP_RE.search(out)
-        return found[1] if found else None
+    def add_user(self, name: str, role: str) -> str | None:
+        """A user made by ``opsdeck users add --totp``; their TOTP secret."""
+        argv = ("users", "add", name, "--role", role, "--totp", "--password-stdin")
+        return self.app.add(name, self.cli(*argv, with_redis=False, stdin=PASSWORD + "\n"))
 
     @contextmanager
-    def sign_in(
-        self, name: str, password: str = PASSWORD, secret: str | None = None
-    ) -> Iterator[httpx.Client]:
+    def sign_in(self, name: str, password: str = PASSWORD) -> Iterator[httpx.Client]:
         """A browser signed in through the real form (CSRF token, TOTP code)."""
         with httpx.Client(base_url=self.base, follow_redirects=False, timeout=30) as client:
             page = client.get("/login")
             token = CSRF_RE.search(page.text)
             assert token, page.text
-            code = pyotp.TOTP(secret).now() if secret else ""
+            code = self.app.code(name)
             form = {"username": name, "password": password, "code": code, "csrf_token": token[1]}
             response = client.post("/login", data=form)
             assert response.status_code == 303, response.text
@@ -182,8 +178,8 @@ def _user_ids(stack: Stack, *names: str) -> dict[str, int]:
 
 
 def test_a_demoted_super_admin_loses_access_though_the_cli_had_no_redis(stack: Stack) -> None:
-    secret = stack.add_user("sam", "super_admin")
-    with stack.sign_in("sam", secret=secret) as browser:
+    stack.add_user("sam", "super_admin")
+    with stack.sign_in("sam") as browser:
         assert _status(browser, SUPER_ADMIN_ONLY) == 200
         out = stack.cli("users", "set-role", "sam", "viewer", with_redis=False)
         assert _within(RECHECK_BOUND_SECONDS, lambda: _status(browser, SUPER_ADMIN_ONLY) != 200)
@@ -218,8 +214,8 @@ def test_password_reset_totp_reset_and_revocation_end_sessions(stack: Stack) -> 
         assert not store.exists(key)
         assert _status(browser, SIGNED_IN) == 401
 
-    secret = stack.add_user("tess", "ops", totp=True)
-    with stack.sign_in("tess", secret=secret) as browser:
+    stack.add_user("tess", "ops")
+    with stack.sign_in("tess") as browser:
         assert _status(browser, SIGNED_IN) == 200
         out = stack.cli("users", "reset-totp", "tess", with_redis=False)
         assert TOTP_RE.search(out), out
