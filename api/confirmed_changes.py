@@ -32,7 +32,7 @@ class Input:
     max_length: int = 200
     multiline: bool = False
     secret: bool = False  # typed unseen (a password)
-    required: bool = True
+    required: bool = True  # an optional one may be left empty
 
 
 @dataclass(frozen=True)

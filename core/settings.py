@@ -458,6 +458,12 @@ class WebhookSettings(Section):
         86_400.0,
     )
     retry_jitter: Ratio = 0.2
+    # An endpoint's own retry schedule (it replaces the one above for that endpoint): at
+    # most this many delays, none longer than this.
+    endpoint_retry_max_delays: Annotated[int, Field(ge=1, le=100)] = 20
+    endpoint_retry_max_delay_seconds: PositiveSeconds = 86_400.0
+    # Deliveries a second to an endpoint that sets no rate limit of its own (None: no limit).
+    default_rate_limit_per_second: Annotated[float, Field(gt=0, le=100_000)] | None = None
     # An endpoint failing this long without one success is disabled (and an incident opened).
     disable_after_failing_seconds: PositiveSeconds = 5 * 86_400.0
     # The circuit opens after this many consecutive failures, for open_seconds doubling up

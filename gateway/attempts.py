@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from core.settings import WebhookSettings
 from gateway import signing
-from gateway.retry import Decision, decide
+from gateway.retry import Decision, decide, schedule_for
 from gateway.transport import DeliveryError, OutboundRequest, WebhookTransport
 
 
@@ -27,6 +27,7 @@ class Claimed:
     created_at: datetime  # the message's
     url: str
     secrets: tuple[str, ...]
+    retry_schedule: tuple[float, ...] | None = None  # the endpoint's own; None: the global one
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ async def perform(
         attempt=claimed.attempt,
         trigger=claimed.trigger,
         retry_after=retry_after,
-        schedule=settings.retry_schedule_seconds,
+        schedule=schedule_for(claimed.retry_schedule, settings),
         jitter=settings.retry_jitter,
         rng=rng,
     )

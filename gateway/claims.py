@@ -7,8 +7,9 @@ minus what is in flight, one probe while its circuit is half-open, and its rate 
 whole tokens (the tokens taken are spent in the same transaction). The batch is split
 fairly between the endpoints that have room. Every claimed delivery is leased to this
 worker for ``lease_seconds`` (``gateway.heartbeat`` renews the lease while it is held) and
-comes with its endpoint's active signing secrets. It also says how soon to ask again when
-a limit, not an empty queue, held deliveries back.
+comes with its endpoint's active signing secrets and its own retry schedule, if it has
+one. It also says how soon to ask again when a limit, not an empty queue, held deliveries
+back.
 
 :meth:`Claims.release` hands back deliveries claimed but never attempted (a worker
 stopping): they are due again at once, their attempt not counted. A release that fails is
@@ -21,6 +22,7 @@ under the same rules (``FOR UPDATE SKIP LOCKED``, a lease the heartbeat renews).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -55,6 +57,7 @@ class Claims:
         params = {
             "threshold": self.hooks.circuit_failure_threshold,
             "endpoints": MAX_ENDPOINTS_PER_CLAIM,
+            "default_rate": self.hooks.default_rate_limit_per_second,
         }
         async with self.ops.connection(timeout=CLAIM_TIMEOUT_SECONDS) as conn, conn.transaction():
             due = await (await conn.execute(sql.DUE_ENDPOINTS, params)).fetchall()
@@ -63,8 +66,8 @@ class Claims:
                 return [], BUSY_RETRY_SECONDS if busy and busy[0] else None
             room, retry_in = shares(due, wanted)
             rows, secrets = await self._take(conn, due, room)
-        urls = {int(r[0]): str(r[1]) for r in due}
-        return [_claimed(row, urls, secrets) for row in rows], retry_in
+        policies = {int(r[0]): _Policy(str(r[1]), _schedule(r[6])) for r in due}
+        return [_claimed(row, policies, secrets) for row in rows], retry_in
 
     async def release(self, ids: list[int]) -> None:
         """Hand back deliveries that were claimed but never attempted."""
@@ -94,7 +97,12 @@ class Claims:
         tokens = [float(r[3]) if r[3] is not None else 0.0 for r in due]
         await conn.execute(
             sql.SPEND_TOKENS,
-            {"endpoints": ids, "tokens": tokens, "spent": [spent[i] for i in ids]},
+            {
+                "endpoints": ids,
+                "tokens": tokens,
+                "spent": [spent[i] for i in ids],
+                "default_rate": self.hooks.default_rate_limit_per_second,
+            },
         )
         return rows, await _secrets(conn, [i for i in ids if spent[i]], self.box)
 
@@ -104,7 +112,7 @@ def shares(due: list[tuple[Any, ...]], wanted: int) -> tuple[dict[int, int], flo
     its circuit is half-open; its whole tokens), the batch split fairly between them."""
     room: dict[int, int] = {}
     retry_in: float | None = None
-    for endpoint_id, _url, cap, tokens, probing, in_flight in due:
+    for endpoint_id, _url, cap, tokens, probing, in_flight, _schedule in due:
         free = max(0, int(cap) - int(in_flight))
         if probing:
             free = 1 if int(in_flight) == 0 else 0
@@ -147,10 +155,21 @@ async def _secrets(
     return {k: tuple(v) for k, v in found.items()}
 
 
+@dataclass(frozen=True)
+class _Policy:
+    url: str
+    retry_schedule: tuple[float, ...] | None  # None: the global one
+
+
+def _schedule(value: Any) -> tuple[float, ...] | None:
+    return None if value is None else tuple(float(d) for d in value)
+
+
 def _claimed(
-    row: tuple[Any, ...], urls: dict[int, str], secrets: dict[int, tuple[str, ...]]
+    row: tuple[Any, ...], policies: dict[int, _Policy], secrets: dict[int, tuple[str, ...]]
 ) -> Claimed:
     endpoint_id = int(row[1])
+    policy = policies[endpoint_id]
     return Claimed(
         delivery_id=int(row[0]),
         endpoint_id=endpoint_id,
@@ -159,6 +178,7 @@ def _claimed(
         uid=str(row[4]),
         body=str(row[5]),
         created_at=row[6],
-        url=urls[endpoint_id],
+        url=policy.url,
         secrets=secrets.get(endpoint_id, ()),
+        retry_schedule=policy.retry_schedule,
     )

@@ -1,10 +1,13 @@
 """Outbound endpoints: where partners receive webhooks, what they receive, how fast.
 
 An endpoint has a URL, event-type filters (``*`` is a wildcard: ``payment.*``, ``*``), a
-description, an on/off switch, an optional rate limit (deliveries a second, a token bucket)
-and a concurrency cap (deliveries in flight), both enforced by the workers' claim, and one
-or more ``whsec_`` signing secrets. Rotating a secret adds a new one and keeps the previous
-ones signing for ``secret_grace_seconds`` (24 h), so receivers can switch without a gap.
+description, an on/off switch, an optional rate limit (deliveries a second, a token bucket;
+none: ``default_rate_limit_per_second``) and a concurrency cap (deliveries in flight), both
+enforced by the workers' claim, an optional retry schedule of its own (none: the global
+``retry_schedule_seconds``), and one or more ``whsec_`` signing secrets. Rotating a secret
+adds a new one and keeps the previous ones signing beside it for ``secret_grace_seconds``
+(24 h): each delivery carries a signature of every active secret, so receivers can switch
+without a gap.
 
 Disabling an endpoint, by hand, on a 410 Gone, or after five days of failures, parks what
 it still had queued as dead letters: nothing is lost, and it can be replayed once the
@@ -14,8 +17,9 @@ endpoint works again.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,9 +27,11 @@ import psycopg
 
 from core.audit import AuditEntry, record_in
 from core.sealed_secrets import SecretBox
+from core.settings import WebhookSettings
 from gateway import signing
 from gateway.queries import delivery as delivery_sql
 from gateway.queries import endpoints as sql
+from gateway.ssrf import Blocked, Guard, Unresolvable
 
 FILTER = re.compile(r"^(\*|[a-z0-9_]+(\.[a-z0-9_]+)*(\.\*)?)$")
 MAX_URL = 2000
@@ -52,6 +58,7 @@ class EndpointSpec:
     enabled: bool = True
     rate_limit_per_second: float | None = None
     max_in_flight: int = 50
+    retry_schedule_seconds: tuple[float, ...] | None = None
 
     def params(self, secret: str, box: SecretBox) -> dict[str, Any]:
         return {
@@ -62,7 +69,12 @@ class EndpointSpec:
             "enabled": self.enabled,
             "rate_limit_per_second": self.rate_limit_per_second,
             "max_in_flight": self.max_in_flight,
+            "retry_schedule_seconds": _schedule(self.retry_schedule_seconds),
         }
+
+
+def _schedule(value: Sequence[float] | None) -> list[float] | None:
+    return None if value is None else list(value)
 
 
 def check_url(value: Any) -> str:
@@ -101,6 +113,26 @@ def check_in_flight(value: Any) -> int:
     return value
 
 
+def check_schedule(value: Any, *, max_delays: int, max_delay: float) -> tuple[float, ...] | None:
+    """A retry schedule of the endpoint's own (delays in seconds), or None for the global one;
+    a refusal names the value it refuses."""
+    if value is None:
+        return None
+    if not isinstance(value, list | tuple) or not 1 <= len(value) <= max_delays:
+        raise InvalidEndpoint(
+            "retry_schedule_seconds",
+            f"a list of 1 to {max_delays} delays in seconds (null: the global schedule)",
+        )
+    for delay in value:
+        number = isinstance(delay, int | float) and not isinstance(delay, bool)
+        if not number or not 0 < delay <= max_delay:
+            raise InvalidEndpoint(
+                "retry_schedule_seconds",
+                f"{delay!r} is not a delay above 0 and at most {max_delay:g} seconds",
+            )
+    return tuple(float(d) for d in value)
+
+
 def check_description(value: Any) -> str:
     if not isinstance(value, str) or len(value) > MAX_DESCRIPTION:
         raise InvalidEndpoint("description", f"text of at most {MAX_DESCRIPTION} characters")
@@ -113,30 +145,55 @@ def check_enabled(value: Any) -> bool:
     return value
 
 
-FIELDS = {
-    "url": check_url,
-    "event_types": check_filters,
-    "description": check_description,
-    "enabled": check_enabled,
-    "rate_limit_per_second": check_rate,
-    "max_in_flight": check_in_flight,
-}
+Check = Callable[[Any], Any]
 
 
-def checked(data: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
+def field_checks(hooks: WebhookSettings) -> dict[str, Check]:
+    """Each field's check, with the bounds the settings give."""
+    schedule = partial(
+        check_schedule,
+        max_delays=hooks.endpoint_retry_max_delays,
+        max_delay=hooks.endpoint_retry_max_delay_seconds,
+    )
+    return {
+        "url": check_url,
+        "event_types": check_filters,
+        "description": check_description,
+        "enabled": check_enabled,
+        "rate_limit_per_second": check_rate,
+        "max_in_flight": check_in_flight,
+        "retry_schedule_seconds": schedule,
+    }
+
+
+def checked(data: Mapping[str, Any], hooks: WebhookSettings, *, partial: bool) -> dict[str, Any]:
     """The fields of a create (``partial=False``: url required) or update body."""
-    unknown = sorted(set(data) - set(FIELDS))
+    checks = field_checks(hooks)
+    unknown = sorted(set(data) - set(checks))
     if unknown:
         raise InvalidEndpoint(unknown[0], "unknown field")
     if not partial and "url" not in data:
         raise InvalidEndpoint("url", "required")
-    return {name: FIELDS[name](value) for name, value in data.items()}
+    return {name: checks[name](value) for name, value in data.items()}
 
 
-def spec_from(data: Mapping[str, Any], default_in_flight: int) -> EndpointSpec:
-    fields = checked(data, partial=False)
-    fields.setdefault("max_in_flight", default_in_flight)
+def spec_from(data: Mapping[str, Any], hooks: WebhookSettings) -> EndpointSpec:
+    fields = checked(data, hooks, partial=False)
+    fields.setdefault("max_in_flight", hooks.default_max_in_flight)
     return EndpointSpec(**fields)
+
+
+async def check_reachable(url: str, hooks: WebhookSettings) -> None:
+    """The SSRF guard of every attempt, applied when a URL is set: a host that resolves to
+    an address deliveries may not reach is refused now rather than at every attempt. A host
+    that does not resolve yet is accepted (its DNS may come later); each attempt checks
+    again."""
+    try:
+        await Guard(hooks.ssrf_allow, 0).resolve(url)
+    except Blocked as exc:
+        raise InvalidEndpoint("url", f"deliveries may not reach it: {exc}") from None
+    except Unresolvable:
+        return
 
 
 def record(names: Sequence[str], row: Sequence[Any]) -> dict[str, Any]:
@@ -189,6 +246,8 @@ async def update(
     for name in ("url", "description", "rate_limit_per_second", "max_in_flight"):
         params[f"set_{name}"] = name in fields
         params[name] = fields.get(name)
+    params["set_retry_schedule_seconds"] = "retry_schedule_seconds" in fields
+    params["retry_schedule_seconds"] = _schedule(fields.get("retry_schedule_seconds"))
     params["set_event_types"] = "event_types" in fields
     params["event_types"] = list(fields.get("event_types", ()))
     row = await (await conn.execute(sql.UPDATE, params)).fetchone()

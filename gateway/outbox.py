@@ -2,7 +2,8 @@
 
 Call :func:`enqueue` (or :func:`enqueue_async` from the API) with the connection of your own
 transaction, before you commit. The message, one delivery per enabled endpoint whose event
-filters match, and a NOTIFY that wakes the workers all commit with your change, or not at
+filters match (a message addressed to one endpoint, a test event, goes to it whatever its
+filters), and a NOTIFY that wakes the workers all commit with your change, or not at
 all: a message is never stored without its deliveries, and never queued after a commit
 that might not happen. ``source_key`` makes it idempotent: enqueueing the same key twice
 (a retried action, the tail folding a window again) returns the first message.

@@ -4,9 +4,10 @@ Scheduled deliveries follow the retry schedule (immediately, then 5 s, 5 min, 30
 5 h, 10 h, 14 h, 20 h, 24 h by default), each delay +/- ``retry_jitter`` so a recovering
 endpoint is not hit by every retry at once. A 429's or 503's ``Retry-After`` is honoured
 when it asks for longer, up to a day. The delay itself is :func:`core.retry.next_delay`,
-the rule every durable queue shares. Manual, test and replay attempts are single shots:
-they never start a schedule. A permanent failure (410 Gone, a blocked address) ends the
-delivery at once.
+the rule every durable queue shares. An endpoint with a retry schedule of its own
+(:func:`schedule_for`) is retried on that one instead, under the same rule. Manual, test
+and replay attempts are single shots: they never start a schedule. A permanent failure
+(410 Gone, a blocked address) ends the delivery at once.
 """
 
 from __future__ import annotations
@@ -16,9 +17,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from core.retry import next_delay
+from core.settings import WebhookSettings
 
 SINGLE_SHOT = frozenset({"manual", "test", "replay"})
 MAX_RETRY_AFTER_SECONDS = 86_400.0
+
+
+def schedule_for(own: Sequence[float] | None, hooks: WebhookSettings) -> Sequence[float]:
+    """The retry schedule of an endpoint: its own, or the global one when it has none."""
+    return hooks.retry_schedule_seconds if own is None else own
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,13 @@ def printed_secret(output: str) -> str | None:
     return found[1] if found else None
 
 
+def device_secret(output: str) -> str:
+    """The secret ``opsdeck users add`` printed, which it must have."""
+    secret = printed_secret(output)
+    assert secret is not None, f"no TOTP secret printed: {output!r}"
+    return secret
+
+
 class Authenticator:
     def __init__(self) -> None:
         self.secrets: dict[str, str] = {}

@@ -133,6 +133,16 @@ class Page:
 
 
 @dataclass(frozen=True)
+class Adds:
+    """A link from a list's page to the page that adds one more (``label``, ``href``), shown
+    to those holding ``permission``."""
+
+    label: str
+    href: str
+    permission: str
+
+
+@dataclass(frozen=True)
 class ListView:
     name: str  # the URL segment: /<name>, /api/v1/<name>
     title: str
@@ -158,6 +168,8 @@ class ListView:
     # Conditions every page and export applies, bound from the settings (a threshold) and
     # never from the request: listing condition name -> value.
     settled: Callable[[Settings], Mapping[str, Any]] | None = None
+    # The page that adds a record to the list, for those who may.
+    adds: Adds | None = None
 
     @property
     def pii(self) -> Mapping[str, PiiKind]:

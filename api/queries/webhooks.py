@@ -27,7 +27,8 @@ WEBHOOKS = Listing(
 ENDPOINT_COLUMNS = (
     "e.id, e.url, e.description, e.event_types, e.enabled, e.disabled_reason, e.disabled_at, "
     "e.rate_limit_per_second, e.max_in_flight, e.consecutive_failures, e.circuit_open_until, "
-    "e.failing_since, e.last_success_at, e.created_at"
+    "e.failing_since, e.last_success_at, e.created_at, "
+    "array_to_string(e.retry_schedule_seconds, ', ') AS retry_schedule"
 )
 ENDPOINTS = Listing(
     columns=ENDPOINT_COLUMNS,
@@ -116,4 +117,18 @@ ENDPOINT_RECENT = """
 SELECT d.id, m.event_type, d.status, d.attempts, d.last_status, d.created_at, d.delivered_at
 FROM ops.webhook_deliveries d JOIN ops.webhook_messages m ON m.id = d.message_id
 WHERE d.endpoint_id = %(id)s ORDER BY d.created_at DESC, d.id DESC LIMIT 20
+"""
+# The endpoint page's delivery log: newest first, a page at a time (before: a delivery id).
+ENDPOINT_LOG = """
+SELECT d.id, m.event_type, m.uid, d.trigger, d.status, d.attempts, d.last_status,
+       d.next_attempt_at, d.created_at, d.delivered_at
+FROM ops.webhook_deliveries d JOIN ops.webhook_messages m ON m.id = d.message_id
+WHERE d.endpoint_id = %(id)s AND (%(before)s::bigint IS NULL OR d.id < %(before)s)
+ORDER BY d.id DESC LIMIT %(limit)s
+"""
+ENDPOINT_COUNTS = """
+SELECT status, count(*) FROM ops.webhook_deliveries WHERE endpoint_id = %(id)s GROUP BY 1
+"""
+MESSAGE_DELIVERY = """
+SELECT id FROM ops.webhook_deliveries WHERE message_id = %(message)s AND endpoint_id = %(id)s
 """

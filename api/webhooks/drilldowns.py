@@ -15,13 +15,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from api.drilldowns.spec import DetailView, Field, Filter, ListView, Rows, Section, Subject
+from api.drilldowns.spec import (
+    Adds,
+    DetailView,
+    Field,
+    Filter,
+    ListView,
+    Rows,
+    Section,
+    Subject,
+)
 from api.pii import PiiKind
 from api.queries import webhooks as sql
 from api.runtime import Runtime
 
 READ = "webhooks.read"
 EXPORT = "webhooks.export"
+MANAGE = "webhooks.manage"
 DIRECTIONS = ("inbound", "outbound")
 STATUSES = ("pending", "succeeded", "dead", "processed")
 INBOUND = Subject("webhook_inbound", "id")
@@ -75,6 +85,7 @@ ENDPOINT_FIELDS = (
     Field("disabled_at", "Disabled at", "date-time", nullable=True),
     Field("rate_limit_per_second", "Rate limit /s", "number", nullable=True),
     Field("max_in_flight", "Max in flight", "integer"),
+    Field("retry_schedule", "Retry schedule (s; none: the global one)", nullable=True),
     Field("consecutive_failures", "Consecutive failures", "integer"),
     Field("circuit_open_until", "Circuit open until", "date-time", nullable=True),
     Field("failing_since", "Failing since", "date-time", nullable=True),
@@ -93,6 +104,7 @@ ENDPOINTS = ListView(
     sorts=("created_at", "id"),
     database="ops",
     default_from="now-3650d",
+    adds=Adds("New endpoint", "/webhook-endpoints/new", MANAGE),
 )
 
 DEAD_LETTERS = ListView(
@@ -354,4 +366,6 @@ ENDPOINT_DETAIL = DetailView(
 )
 
 LIST_VIEWS = (WEBHOOKS, ENDPOINTS, DEAD_LETTERS, REJECTIONS)
-DETAIL_VIEWS = (OUTBOUND_DETAIL, INBOUND_DETAIL, ENDPOINT_DETAIL)
+# The endpoint's page is api.webhooks.endpoint_page's (its delivery log and forms beside
+# this view's JSON).
+DETAIL_VIEWS = (OUTBOUND_DETAIL, INBOUND_DETAIL)

@@ -1,5 +1,7 @@
 """The gateway's management routes: endpoints (create, change, delete, rotate the secret,
-send a test), replays, recovery, and "Reprocess dead letters". Every change needs
+send a test), replays, recovery, and "Reprocess dead letters"; and, for people, the
+endpoints' pages and forms (:mod:`api.webhooks.endpoint_page`,
+:mod:`api.webhooks.endpoint_changes`). Every change needs
 ``webhooks.manage`` and writes its audit entry in the change's own transaction
 (:func:`core.audit.record_in`): both are committed, or neither.
 
@@ -28,7 +30,7 @@ from api.routing import (
     runtime_of,
 )
 from api.timerange import parse_range
-from api.webhooks import inbound
+from api.webhooks import endpoint_changes, endpoint_page, inbound
 from core.audit import AuditEntry, record_in
 from gateway import endpoints, replay
 from gateway.endpoints import InvalidEndpoint
@@ -75,9 +77,8 @@ def _bad(exc: InvalidEndpoint) -> Problem:
 async def create_endpoint(request: Request) -> Response:
     runtime = runtime_of(request)
     try:
-        spec = endpoints.spec_from(
-            await _json(request), runtime.settings.webhooks.default_max_in_flight
-        )
+        spec = endpoints.spec_from(await _json(request), runtime.settings.webhooks)
+        await endpoints.check_reachable(spec.url, runtime.settings.webhooks)
     except InvalidEndpoint as exc:
         raise _bad(exc) from None
     async with runtime.ops.connection() as conn, conn.transaction():
@@ -95,7 +96,9 @@ async def update_endpoint(request: Request) -> Response:
     runtime = runtime_of(request)
     endpoint_id = _id(request)
     try:
-        fields = endpoints.checked(await _json(request), partial=True)
+        fields = endpoints.checked(await _json(request), runtime.settings.webhooks, partial=True)
+        if "url" in fields:
+            await endpoints.check_reachable(fields["url"], runtime.settings.webhooks)
     except InvalidEndpoint as exc:
         raise _bad(exc) from None
     async with runtime.ops.connection() as conn:
@@ -259,6 +262,13 @@ async def reprocess_dead_letters(request: Request) -> Response:
 
 
 NULLABLE_TIME = {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "null"}]}
+SCHEDULE = {
+    "anyOf": [
+        {"type": "array", "items": {"type": "number", "exclusiveMinimum": 0}, "minItems": 1},
+        {"type": "null"},
+    ],
+    "description": "delays in seconds before the 2nd, 3rd ... attempt; null: the global ones",
+}
 ENDPOINT_BODY = {
     "type": "object",
     "properties": {
@@ -268,6 +278,7 @@ ENDPOINT_BODY = {
         "enabled": {"type": "boolean"},
         "rate_limit_per_second": {"anyOf": [{"type": "number"}, {"type": "null"}]},
         "max_in_flight": {"type": "integer", "minimum": 1},
+        "retry_schedule_seconds": SCHEDULE,
     },
 }
 ENDPOINT_SCHEMA = {
@@ -283,6 +294,7 @@ ENDPOINT_SCHEMA = {
         "disabled_at": NULLABLE_TIME,
         "rate_limit_per_second": {"anyOf": [{"type": "number"}, {"type": "null"}]},
         "max_in_flight": {"type": "integer"},
+        "retry_schedule_seconds": SCHEDULE,
         "consecutive_failures": {"type": "integer"},
         "circuit_open_until": NULLABLE_TIME,
         "failing_since": NULLABLE_TIME,
@@ -344,10 +356,14 @@ def _spec(
 
 
 def webhook_routes() -> list[RouteSpec]:
-    """The gateway's routes besides its drilldowns."""
+    """The gateway's routes besides its drilldowns: the JSON management routes, and the
+    endpoints' pages with their forms."""
     base = "/api/v1/webhook-endpoints"
     return [
         *inbound.ROUTES,
+        *endpoint_changes.create_routes(),
+        *endpoint_page.routes(),
+        *endpoint_changes.routes(),
         _spec(
             base,
             "webhook_endpoint_create",

@@ -5,21 +5,23 @@ served first, so every endpoint gets its turn; the foreign-key checks of deliver
 created meanwhile do not wait for that lock mode), computes what each may take now (its
 concurrency cap minus deliveries under lease, its token bucket, one probe while its circuit
 is half-open), takes that many due deliveries ``FOR NO KEY UPDATE SKIP LOCKED``, leases
-them, and spends the tokens, all in one transaction.
+them, and spends the tokens, all in one transaction. An endpoint without a rate limit of its
+own has the default one (the claim's ``default_rate``; NULL: none).
 """
 
 from __future__ import annotations
 
 DUE_ENDPOINTS = """
 SELECT e.id, e.url, e.max_in_flight,
-       CASE WHEN e.rate_limit_per_second IS NULL THEN NULL
-            ELSE least(greatest(1.0, e.rate_limit_per_second),
-                       e.tokens + e.rate_limit_per_second
-                                  * extract(epoch FROM now() - e.tokens_at)) END AS tokens,
+       CASE WHEN r.rate IS NULL THEN NULL  -- (least and greatest skip NULLs)
+            ELSE least(greatest(1.0, r.rate),
+                       e.tokens + r.rate * extract(epoch FROM now() - e.tokens_at)) END AS tokens,
        e.consecutive_failures >= %(threshold)s AS probing,
        (SELECT count(*) FROM ops.webhook_deliveries f
-        WHERE f.endpoint_id = e.id AND f.lease_until > now()) AS in_flight
+        WHERE f.endpoint_id = e.id AND f.lease_until > now()) AS in_flight,
+       e.retry_schedule_seconds
 FROM ops.webhook_endpoints e
+CROSS JOIN LATERAL (SELECT coalesce(e.rate_limit_per_second, %(default_rate)s::float8) AS rate) r
 WHERE e.enabled AND coalesce(e.circuit_open_until, '-infinity') <= now()
   AND EXISTS (SELECT FROM ops.webhook_deliveries d
               WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= now()
@@ -55,7 +57,8 @@ RETURNING d.id, d.endpoint_id, d.attempts, d.trigger, m.uid, m.body, m.created_a
 
 SPEND_TOKENS = """
 UPDATE ops.webhook_endpoints e
-SET tokens = CASE WHEN e.rate_limit_per_second IS NULL THEN 0 ELSE u.tokens - u.spent END,
+SET tokens = CASE WHEN coalesce(e.rate_limit_per_second, %(default_rate)s::float8) IS NULL
+                  THEN 0 ELSE u.tokens - u.spent END,
     tokens_at = now(),
     claimed_at = clock_timestamp()
 FROM unnest(%(endpoints)s::bigint[], %(tokens)s::float8[], %(spent)s::int[]) AS u(id, tokens, spent)

@@ -5,16 +5,16 @@ from __future__ import annotations
 COLUMNS = (
     "e.id, e.url, e.description, e.event_types, e.enabled, e.disabled_reason, e.disabled_at, "
     "e.rate_limit_per_second, e.max_in_flight, e.consecutive_failures, e.circuit_open_until, "
-    "e.failing_since, e.last_success_at, e.created_at, e.updated_at"
+    "e.failing_since, e.last_success_at, e.created_at, e.updated_at, e.retry_schedule_seconds"
 )
 
 CREATE = f"""
 WITH e AS (
     INSERT INTO ops.webhook_endpoints (url, description, event_types, enabled,
-        rate_limit_per_second, max_in_flight, tokens)
+        rate_limit_per_second, max_in_flight, tokens, retry_schedule_seconds)
     VALUES (%(url)s, %(description)s, %(event_types)s, %(enabled)s,
         %(rate_limit_per_second)s::float8, %(max_in_flight)s,
-        coalesce(%(rate_limit_per_second)s::float8, 0))
+        coalesce(%(rate_limit_per_second)s::float8, 0), %(retry_schedule_seconds)s::float8[])
     RETURNING *
 ),
 s AS (
@@ -37,6 +37,9 @@ UPDATE ops.webhook_endpoints e SET
                                  ELSE e.rate_limit_per_second END,
     max_in_flight = CASE WHEN %(set_max_in_flight)s THEN %(max_in_flight)s::int
                          ELSE e.max_in_flight END,
+    retry_schedule_seconds = CASE WHEN %(set_retry_schedule_seconds)s
+                                  THEN %(retry_schedule_seconds)s::float8[]
+                                  ELSE e.retry_schedule_seconds END,
     enabled = e.enabled OR %(enable)s,
     disabled_reason = CASE WHEN %(enable)s THEN NULL ELSE e.disabled_reason END,
     disabled_at = CASE WHEN %(enable)s THEN NULL ELSE e.disabled_at END,

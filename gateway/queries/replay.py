@@ -33,8 +33,8 @@ _MISSING = """
 FROM ops.webhook_messages m
 JOIN ops.webhook_endpoints e ON e.id = %(endpoint_id)s
 WHERE m.created_at >= %(since)s AND m.created_at < %(until)s
-  AND (m.endpoint_id IS NULL OR m.endpoint_id = e.id)
-  AND ops.webhook_type_matches(e.event_types, m.event_type)
+  AND (m.endpoint_id = e.id
+       OR (m.endpoint_id IS NULL AND ops.webhook_type_matches(e.event_types, m.event_type)))
   AND NOT EXISTS (SELECT FROM ops.webhook_deliveries d
                   WHERE d.message_id = m.id AND d.endpoint_id = e.id)
 """

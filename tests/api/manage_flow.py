@@ -14,7 +14,7 @@ from tests.api.conftest import CSRF_RE, Harness
 from tests.incidents.actions_client import KEY_RE
 
 REASON = "account administration test"
-SHOWN_ONCE_RE = re.compile(r'<code class="secret">([^<]+)</code>')
+SHOWN_ONCE_RE = re.compile(r'<code class="secret" data-once="[^"]+">([^<]+)</code>')
 HTML = {"Accept": "text/html"}
 
 

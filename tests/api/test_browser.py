@@ -23,6 +23,7 @@ import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
 from tests.api.conftest import PASSWORD, SECRET, serving
+from tests.authenticator import device_secret
 from tests.conftest import REPO, opsdeck_env, run_opsdeck
 from tests.dashboards.link_promises import data_links, render
 
@@ -80,9 +81,7 @@ def test_super_admin_journey(server: tuple[str, dict[str, str]], history_url: st
         text=True,
         check=True,
     )
-    secret = added.stdout.split(
-        "TOTP secret (add it to an authenticator app now; it is not shown again): "
-    )[1].split()[0]
+    secret = device_secret(added.stdout)
     end = datetime.now(UTC)
     start = end - timedelta(hours=30)
     link = f"{base}/payments?orgId=1&from={int(start.timestamp() * 1000)}&to={int(end.timestamp() * 1000)}&var-livemode=true"
@@ -189,8 +188,7 @@ def _super_admin(env: dict[str, str], name: str) -> str:
         text=True,
         check=True,
     )
-    prompt = "TOTP secret (add it to an authenticator app now; it is not shown again): "
-    return added.stdout.split(prompt)[1].split()[0]
+    return device_secret(added.stdout)
 
 
 def _sign_in(page: Page, name: str, secret: str) -> None:

@@ -22,6 +22,7 @@ import pytest
 from playwright.sync_api import Page, ViewportSize, expect, sync_playwright
 
 from tests.api.conftest import PASSWORD, SECRET, serving
+from tests.authenticator import device_secret
 from tests.conftest import REPO, opsdeck_env, run_opsdeck
 
 pytestmark = pytest.mark.slow
@@ -31,7 +32,6 @@ ARTIFACTS = Path(os.environ.get("OPSDECK_TEST_ARTIFACTS", REPO / "test-artifacts
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
 VIEWPORT: ViewportSize = {"width": 1400, "height": 900}
 REASON = "Onboarding for the payments on-call rota"
-TOTP_PROMPT = "TOTP secret (add it to an authenticator app now; it is not shown again): "
 
 
 @pytest.fixture
@@ -208,7 +208,7 @@ def test_users_and_keys_managed_in_the_browser(
         stdin=PASSWORD + "\n",
     )
     assert added.returncode == 0, added.stderr
-    secret = added.stdout.split(TOTP_PROMPT)[1].split()[0]
+    secret = device_secret(added.stdout)
     with psycopg.connect(db_url) as conn:
         ada = int(conn.execute("SELECT id FROM ops.users WHERE username = 'ada'").fetchone()[0])  # type: ignore[index]
 

@@ -38,6 +38,7 @@ from api.routing import RouteSpec
 from tests.api.conftest import PASSWORD, SECRET, serving
 from tests.api.manage_route_cases import KEY_ROUTES, USER_ROUTES
 from tests.api.route_paths import MissingSample, route_path, route_samples
+from tests.authenticator import device_secret
 from tests.conftest import REPO, opsdeck_env, run_opsdeck
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
@@ -48,7 +49,6 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
 VIEWPORT: ViewportSize = {"width": 1400, "height": 900}
 ARTIFACTS = Path(os.environ.get("OPSDECK_TEST_ARTIFACTS", REPO / "test-artifacts")) / "pages"
-TOTP_PROMPT = "TOTP secret (add it to an authenticator app now; it is not shown again): "
 PAGES = [s for s in route_specs() if s.kind == "html" and "GET" in s.methods]
 # A page with one fault per rule: no language, an unnamed field, faint text, a bare image.
 FAULTY = (
@@ -148,7 +148,7 @@ def _add_user(env: dict[str, str], role: Role) -> tuple[str, str]:
         env=env, stdin=PASSWORD + "\n",
     )  # fmt: skip
     assert added.returncode == 0, added.stderr
-    return name, added.stdout.split(TOTP_PROMPT)[1].split()[0]
+    return name, device_secret(added.stdout)
 
 
 def _own_rows(env: dict[str, str], name: str, role: Role) -> dict[str, str]:

@@ -52,11 +52,11 @@ from tests.api.conftest import (
     running,
     serving,
 )
+from tests.authenticator import printed_secret
 from tests.conftest import opsdeck_env, run_opsdeck, scratch_database
 from tests.webhooks.gateway import charge, stripe_headers
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
-TOTP_RE = re.compile(r"TOTP secret \(add it to an authenticator app now; [^)]*\): (\S+)")
 DIRECT_PEER = "127.0.0.2"  # loopback, but not the trusted proxy
 PAYSTACK_ADDRESS = "52.31.139.75"
 EXPORT_DEADLINE_SECONDS = 12.0
@@ -107,8 +107,8 @@ def _users(env: dict[str, str]) -> tuple[dict[str, str], str]:
         out = _cli(
             env, "users", "add", name, "--role", role, "--password-stdin", *flags, stdin=PASSWORD
         )
-        if found := TOTP_RE.search(out):
-            secrets[name] = found[1]
+        if secret := printed_secret(out):
+            secrets[name] = secret
     key = _cli(
         env, "api-keys", "create", "--user", "admin", "--name", "exports", "--role", "super_admin"
     )

@@ -4,6 +4,7 @@ record behind every path parameter, and a valid request for every method."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -42,9 +43,33 @@ class Sql(Protocol):
     def sql(self, query: str, params: Any = None) -> list[tuple[Any, ...]]: ...
 
 
+# The endpoint pages' confirmed changes, by route name: the fields their form sends. Disable
+# and enable act on an endpoint of their own (TOGGLED), so the others' stays enabled.
+PAGE_FIELDS: dict[str, dict[str, str]] = {
+    "webhook_endpoint_page_new": {"url": "https://p.example/new", "event_types": "*"},
+    "webhook_endpoint_page_edit": {
+        "url": "https://p.example/h",
+        "event_types": "*",
+        "retry_schedule": "5, 60",
+        "rate_limit": "",
+        "description": "",
+    },
+    "webhook_endpoint_page_replay": {"from": "now-1h", "to": "now"},
+    "webhook_endpoint_page_send_test": {},
+    "webhook_endpoint_page_rotate_secret": {},
+    "webhook_endpoint_page_disable": {},
+    "webhook_endpoint_page_enable": {},
+}
+TOGGLED = "INSERT INTO ops.webhook_endpoints (url, max_in_flight) VALUES ('https://t.example/h', 5) RETURNING id"
+KEY_RE = re.compile(r'name="idempotency_key" value="([^"]+)"')
+
+
 def webhook_samples(api: Sql) -> dict[str, str]:
     endpoint, delivery, inbound = (str(v) for v in api.sql(SAMPLE_ROWS)[0])
+    toggled = str(api.sql(TOGGLED)[0][0])
     samples = {"webhook_outbound": delivery, "webhook_inbound": inbound}
+    for name in PAGE_FIELDS:
+        samples[name] = toggled if name.endswith(("_disable", "_enable")) else endpoint
     for name in (
         "endpoint",
         "endpoint_update",
@@ -59,11 +84,28 @@ def webhook_samples(api: Sql) -> dict[str, str]:
     return samples
 
 
+async def _page_change(
+    client: httpx.AsyncClient, name: str, path: str, token: str
+) -> httpx.Response:
+    """An endpoint page's confirmed POST, as the principal at hand."""
+    fields = {**PAGE_FIELDS[name], "reason": "route matrix"}
+    if "authorization" in client.headers:
+        headers = {"Idempotency-Key": f"matrix-{uuid.uuid4().hex}"}
+        return await client.post(path, json=fields, headers=headers)
+    page = await client.get(path, headers={"Accept": "text/html"})
+    found = KEY_RE.search(page.text) if page.status_code == 200 else None
+    form = {"csrf_token": token, "idempotency_key": found.group(1) if found else "", **fields}
+    return await client.post(path, data=form, headers={"Accept": "text/html"})
+
+
 async def webhook_request(
     api: Sql, client: httpx.AsyncClient, spec: RouteSpec, method: str, path: str, token: str
 ) -> httpx.Response | None:
     """The request for one of the gateway's state-changing routes; None for other routes."""
     headers = {"X-CSRF-Token": token}
+    page_change = spec.name.removesuffix("_run")
+    if method == "POST" and page_change in PAGE_FIELDS:
+        return await _page_change(client, page_change, path, token)
     if spec.name == "webhooks_inbound_stripe":
         body = charge(f"evt_{uuid.uuid4().hex}", "ch_matrix")
         return await client.post(path, content=body, headers=stripe_headers(body))

@@ -90,6 +90,8 @@ async def test_test_delivery_rotation_and_replay(gw: Harness, logs: Path) -> Non
             assert again.status_code == 202, again.text
             wait_for("the replay", lambda: len(server.seen) == 3)
             assert server.seen[2].webhook_id == signed.webhook_id
+            recorded = "SELECT count(*) FROM ops.webhook_attempts WHERE delivery_id = %s"
+            wait_for("the replay recorded", lambda: gw.sql(recorded, delivery) == [(2,)])
             detail = (await ops.get(f"/api/v1/webhooks/outbound/{delivery[0]}")).json()
     assert [a["trigger"] for a in detail["attempts"]] == ["scheduled", "replay"]
     assert detail["message"]["uid"] == signed.webhook_id

@@ -9,12 +9,11 @@
   by every API process and added here every ``api.key_usage_flush_seconds``. The usage
   roll-up (``ops.api_usage_daily``) counts the platform's API from ``platform.api_logs``,
   whose keys are the platform's customers', never opsdeck's.
-- ``ops.users``: the CHECK "a super admin has a TOTP secret" goes. A reset of the second
-  factor (or a new super admin) leaves the secret NULL, and the account enrols a device at
-  its next sign-in; a super admin without one cannot sign in until then.
+- After ``0021_totp_enrolment``: a reset of the second factor leaves the secret NULL, and
+  the account enrols a device at its next sign-in.
 
 Revision ID: 0024_key_settings
-Revises: 0015_key_owners
+Revises: 0015_key_owners, 0021_totp_enrolment
 Create Date: 2026-12-04
 """
 
@@ -23,7 +22,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0024_key_settings"
-down_revision = "0015_key_owners"
+down_revision = ("0015_key_owners", "0021_totp_enrolment")
 branch_labels = None
 depends_on = None
 
@@ -41,19 +40,11 @@ CREATE TABLE ops.api_key_usage_daily (
     server_errors bigint NOT NULL CHECK (server_errors >= 0),
     PRIMARY KEY (api_key_id, day)
 );
-
-ALTER TABLE ops.users DROP CONSTRAINT IF EXISTS users_check;
 """
 
 DOWNGRADE = """
 DROP TABLE ops.api_key_usage_daily;
 ALTER TABLE ops.api_keys DROP COLUMN rate_limit_per_minute, DROP COLUMN expires_at;
--- The old CHECK has no place for a super admin without a second factor: such accounts
--- become disabled viewers, and a super admin promotes them again with the CLI.
-UPDATE ops.users SET role = 'viewer', disabled_at = coalesce(disabled_at, now())
-WHERE role = 'super_admin' AND totp_secret IS NULL;
-ALTER TABLE ops.users ADD CONSTRAINT users_check
-    CHECK (role <> 'super_admin' OR totp_secret IS NOT NULL);
 """
 
 
