@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from api import enrolment, runbooks, signin, system, workers
+from api import enrolment, home, navigation, preferences, runbooks, signin, system, workers
 from api.drilldowns import unmask
 from api.drilldowns.catalog import DETAIL_VIEWS, LIST_VIEWS
 from api.drilldowns.views import detail_routes, list_routes
@@ -49,6 +49,7 @@ def route_specs() -> list[RouteSpec]:
     """Every route the API serves; the app, the OpenAPI document and the route x role test
     are all made from this list."""
     specs = [*system.ROUTES, *signin.ROUTES, *enrolment.ROUTES, *unmask.ROUTES, *runbooks.ROUTES]
+    specs += [*home.ROUTES, *preferences.ROUTES]
     for view in LIST_VIEWS:
         specs += list_routes(view)
     for detail in DETAIL_VIEWS:
@@ -146,11 +147,12 @@ def create_app(settings: Settings, http_client: httpx.AsyncClient | None = None)
         lifespan=lifespan,
     )
     app.state.specs = specs
-    app.state.nav = [
-        NavItem(v.title, f"/{v.name}", v.permission) for v in (*LIST_VIEWS, finance_views.LIST)
-    ]
-    app.state.nav += [
-        NavItem("Users", "/users", "users.manage"),
-        NavItem("API keys", "/api-keys", "api_keys.manage"),
-    ]
+    views = (*LIST_VIEWS, finance_views.LIST)
+    app.state.nav = navigation.sectioned(
+        [
+            *(NavItem(v.title, f"/{v.name}", v.permission) for v in views),
+            NavItem("Users", "/users", "users.manage"),
+            NavItem("API keys", "/api-keys", "api_keys.manage"),
+        ]
+    )
     return app

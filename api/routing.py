@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from api.auth.principal import Principal, authenticate
+from api.display import viewer
 from api.problems import Problem
 from api.rbac import allowed
 from api.runtime import Runtime
@@ -258,4 +259,6 @@ async def _authorized(
         raise Problem(403, _refusal(principal, spec.permission))
     request.state.principal = principal
     check_query(request, spec)
+    if spec.html:
+        await viewer.remember(request, runtime, principal)
     return await spec.endpoint(request)

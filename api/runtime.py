@@ -26,6 +26,7 @@ from api.auth.rate_limit import RateLimiter
 from api.auth.session_users import SessionUsers
 from api.auth.sessions import SessionStore
 from api.auth.trusted_proxy import TrustedProxy
+from api.display import filters
 from api.http_metrics import HttpMetrics
 from api.signing import Keys
 from core import assets
@@ -134,6 +135,7 @@ async def open_runtime(settings: Settings, metrics: HttpMetrics) -> AsyncIterato
     for pool in (platform, ops, exports.platform, exports.ops):
         await pool.open(wait=False)
     templates = Jinja2Templates(directory=TEMPLATES)
+    filters.install(templates.env)
     try:
         yield Runtime(
             settings=settings,

@@ -1,5 +1,5 @@
-"""Public plumbing: liveness, readiness, metrics, the OpenAPI document, the stylesheet, and
-the home page listing the drilldowns a user may open."""
+"""Public plumbing: liveness, readiness, metrics, the OpenAPI document, the stylesheet and
+the pages' script."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from starlette.responses import FileResponse, JSONResponse, Response
 
 from api.incidents.metrics import OpenIncidents
 from api.openapi import build_document
-from api.pages import render
 from api.problems import Problem
 from api.routing import RouteSpec, runtime_of
 from core import assets
 
 log = logging.getLogger(__name__)
 STYLESHEET = assets.api_static() / "app.css"
+RANGE_SCRIPT = assets.api_static() / "range.js"
 READY_TIMEOUT_SECONDS = 2.0
 
 
@@ -72,8 +72,8 @@ async def stylesheet(request: Request) -> Response:
     return FileResponse(STYLESHEET, media_type="text/css")
 
 
-async def home(request: Request) -> Response:
-    return render(request, "index.html", {})
+async def range_script(request: Request) -> Response:
+    return FileResponse(RANGE_SCRIPT, media_type="text/javascript")
 
 
 STATUS_SCHEMA = {
@@ -134,6 +134,13 @@ ROUTES = (
         media_type="text/css",
     ),
     RouteSpec(
-        "/", "home", home, "signed_in", "html", "The drilldowns you may open", tags=("system",)
+        "/static/range.js",
+        "range_script",
+        range_script,
+        None,
+        "text",
+        "The list pages' time range control (an enhancement: the pages work without it)",
+        tags=("system",),
+        media_type="text/javascript",
     ),
 )

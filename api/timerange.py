@@ -6,7 +6,8 @@ or a drill-down shows other rows than the panel it came from. Accepted forms:
 
 * epoch milliseconds (``1715781600000``);
 * ISO 8601 (``2024-05-15T13:00:00.000Z``, what Grafana writes for absolute ranges); a value
-  without an offset is UTC;
+  without an offset is in the ``timezone`` the request names (what a page's datetime-local
+  inputs send), else UTC;
 * date math after ``now``: any chain of ``+N<unit>``, ``-N<unit>`` and ``/<unit>`` with units
   ``y Q M w d h m s`` (``now-7d/d``, ``now/Q``, ``now-1d/d+8h``). As in Grafana, a missing
   ``N`` means 1, ``/`` takes no amount but 1, whitespace inside the math is ignored, and
@@ -43,7 +44,7 @@ from __future__ import annotations
 import calendar
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from api.problems import invalid
 
@@ -156,8 +157,11 @@ def _apply_step(step: re.Match[str], moment: datetime, round_up: bool) -> dateti
     return shift(moment, amount if op == "+" else -amount, unit)
 
 
-def parse_moment(name: str, value: str, now: datetime, *, round_up: bool) -> datetime:
-    """One end of the range; ``round_up`` makes ``now/d`` in ``to`` mean the end of today."""
+def parse_moment(
+    name: str, value: str, now: datetime, *, round_up: bool, zone: tzinfo = UTC
+) -> datetime:
+    """One end of the range; ``round_up`` makes ``now/d`` in ``to`` mean the end of today;
+    an ISO value without an offset is a wall time in ``zone``."""
     if now.tzinfo is None:
         raise ValueError("now must carry a time zone")
     text = value.strip()
@@ -166,7 +170,7 @@ def parse_moment(name: str, value: str, now: datetime, *, round_up: bool) -> dat
             return _epoch_ms(text)
         if text.startswith("now"):
             return apply_math(text[3:], now.astimezone(UTC), round_up=round_up)
-        return _iso(text)
+        return _iso(text, zone)
     except DateMathError as exc:
         raise invalid(name, f"{text[:SHOWN]!r}: {exc}{_plus_hint(text)}") from None
     except (ValueError, OverflowError) as exc:
@@ -183,10 +187,10 @@ def _epoch_ms(text: str) -> datetime:
     return EPOCH + timedelta(milliseconds=int(digits))
 
 
-def _iso(text: str) -> datetime:
+def _iso(text: str, zone: tzinfo) -> datetime:
     moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
+        moment = moment.replace(tzinfo=zone)
     return moment.astimezone(UTC)
 
 
@@ -201,10 +205,11 @@ def parse_range(
     default_from: str,
     default_to: str = "now",
     now: datetime | None = None,
+    zone: tzinfo = UTC,
 ) -> TimeRange:
     now = now or datetime.now(UTC)
-    start = parse_moment("from", raw_from or default_from, now, round_up=False)
-    end = parse_moment("to", raw_to or default_to, now, round_up=True)
+    start = parse_moment("from", raw_from or default_from, now, round_up=False, zone=zone)
+    end = parse_moment("to", raw_to or default_to, now, round_up=True, zone=zone)
     if start >= end:
         raise invalid("from", "must be earlier than to")
     return TimeRange(start, end)

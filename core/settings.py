@@ -406,6 +406,10 @@ class ApiSettings(Section):
     # The estimates can be wrong (a word rare in the window but common over 30 days is
     # dear to collect from the index): the chosen plan gets this long, then the other runs.
     search_plan_budget_seconds: PositiveSeconds = 0.1
+    # Lists count their matches exactly up to this many (a LIMITed count, which gets
+    # count_budget_seconds); past either they show the planner's estimate, marked "about".
+    count_exact_cap: Annotated[int, Field(ge=0)] = 10_000
+    count_budget_seconds: PositiveSeconds = 0.2
     timeline_window_seconds: PositiveSeconds = 900.0
     timeline_max_events: Annotated[int, Field(ge=1)] = 200
     # Seed 004's fraud risk levels (score below medium: low; at or above high: high).

@@ -11,6 +11,7 @@ from api.drilldowns import (
     ops_lists,
     payments,
     reconciliation,
+    service_checks,
     stuck_bookings,
     usage,
 )
@@ -30,6 +31,7 @@ LIST_VIEWS: tuple[ListView, ...] = (
     operations.CALENDAR_SYNCS,
     calendar_syncs.CALENDAR_SYNC_FAILURES,
     operations.SUPPORT_TICKETS,
+    service_checks.SERVICE_CHECKS,
     ops_lists.INCIDENTS,
     ops_lists.AUDIT,
     *webhooks.LIST_VIEWS,

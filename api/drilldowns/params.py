@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 
+from api.display import moments
 from api.drilldowns.spec import FieldType, ListView
 from api.problems import invalid
 from api.routing import Param
@@ -79,6 +81,8 @@ class ListParams:
     descending: bool
     limit: int
     after: list[Any] | None
+    raw_from: str = ""  # the range as written (now-1h, epoch ms, ISO), for the range control
+    raw_to: str = ""
 
     @property
     def order(self) -> str:
@@ -115,6 +119,19 @@ def _limit(request: Request, runtime: Runtime) -> int:
     return int(raw)
 
 
+def time_zone(request: Request) -> tzinfo:
+    """The zone of ``from``/``to`` values written without an offset (``timezone``, an IANA
+    name as Grafana's URLs carry it; ``utc`` too); UTC when not given."""
+    name = single(request, "timezone")
+    if name is None or name.lower() == "utc":
+        return UTC
+    if not moments.known(name):
+        raise invalid(
+            "timezone", f"unknown time zone {name[:60]!r}: an IANA name like Europe/Berlin"
+        )
+    return ZoneInfo(name)
+
+
 def key_types(view: ListView, sort: str) -> tuple[FieldType, ...]:
     if view.page_sql is not None:
         return view.key_types
@@ -130,8 +147,10 @@ def parse_list(
     for f in view.filters:
         if f.derive is not None and f.name in filters:
             filters.update(f.derive(filters[f.name]))
+    raw_from = single(request, "from") or view.default_from
+    raw_to = single(request, "to") or view.default_to
     window = parse_range(
-        single(request, "from"), single(request, "to"), view.default_from, view.default_to
+        raw_from, raw_to, view.default_from, view.default_to, zone=time_zone(request)
     )
     filters["time_from"], filters["time_to"] = window.start, window.end
     livemode = None
@@ -166,4 +185,6 @@ def parse_list(
         descending=order == "desc",
         limit=_limit(request, runtime) if paged else 0,
         after=after,
+        raw_from=raw_from,
+        raw_to=raw_to,
     )

@@ -28,14 +28,14 @@ FRAUD_DECLINES = frozenset({"fraudulent", "lost_card", "stolen_card"})
 PAYMENT_FIELDS = (
     Field("id", "Id", "integer", link="/payments/{id}"),
     Field("created_at", "Created", "date-time"),
-    Field("status", "Status"),
-    Field("amount_cents", "Amount (minor units)", "integer"),
+    Field("status", "Status", show="badge"),
+    Field("amount_cents", "Amount", "integer", currency="currency"),
     Field("currency", "Currency"),
     Field("psp", "PSP"),
     Field("psp_id", "Charge / PSP id", nullable=True),
     Field("payment_intent_id", "Payment intent"),
     Field("attempt", "Attempt", "integer"),
-    Field("card_brand", "Card brand", nullable=True),
+    Field("card_brand", "Card brand", nullable=True, show="card_brand"),
     Field("card_last4", "Card (last 4)", nullable=True),
     Field("card_country", "Card country", nullable=True),
     Field("failure_code", "Failure code", nullable=True),
@@ -79,17 +79,17 @@ RETRY_FIELDS = (
     Field("id", "Id", "integer", link="/payments/{id}"),
     Field("attempt", "Attempt", "integer"),
     Field("created_at", "Created", "date-time"),
-    Field("status", "Status"),
+    Field("status", "Status", show="badge"),
     Field("failure_code", "Failure code", nullable=True),
-    Field("amount_cents", "Amount", "integer"),
+    Field("amount_cents", "Amount", "integer", currency="currency"),
     Field("currency", "Currency"),
-    Field("card_brand", "Card brand", nullable=True),
+    Field("card_brand", "Card brand", nullable=True, show="card_brand"),
     Field("card_last4", "Card (last 4)", nullable=True),
     Field("fraud_score", "Fraud score", "integer", nullable=True),
 )
 FRAUD_FIELDS = (
     Field("score", "Score", "integer", nullable=True),
-    Field("risk_level", "Risk level"),
+    Field("risk_level", "Risk level", show="badge"),
     Field("flags", "Flags", "array"),
 )
 
@@ -162,8 +162,11 @@ async def load_payment(runtime: Runtime, payment_id: int) -> Mapping[str, Rows] 
             [(score, risk_level(score, runtime.api), flags)],
         ),
         "retry_history": (history_names, retries),
-        "refunds": (["id", "created_at", "amount_cents", "reason"], refund_rows),
-        "chargebacks": (["id", "created_at", "amount_cents", "reason", "status"], chargeback_rows),
+        "refunds": (["id", "created_at", "amount_cents", "reason", "currency"], refund_rows),
+        "chargebacks": (
+            ["id", "created_at", "amount_cents", "reason", "status", "currency"],
+            chargeback_rows,
+        ),
     }
 
 
@@ -181,8 +184,10 @@ PAYMENT_DETAIL = DetailView(
                 *PAYMENT_FIELDS,
                 Field("customer_phone", "Customer phone", pii=PiiKind.PHONE, nullable=True),
                 Field("failed_at", "Failed", "date-time", nullable=True),
-                Field("psp_amount_cents", "PSP amount", "integer", nullable=True),
-                Field("psp_status", "PSP status", nullable=True),
+                Field(
+                    "psp_amount_cents", "PSP amount", "integer", nullable=True, currency="currency"
+                ),
+                Field("psp_status", "PSP status", nullable=True, show="badge"),
                 Field("psp_received_at", "PSP reported", "date-time", nullable=True),
             ),
             subject=CUSTOMER,
@@ -195,7 +200,7 @@ PAYMENT_DETAIL = DetailView(
             (
                 Field("id", "Id", "integer"),
                 Field("created_at", "Created", "date-time"),
-                Field("amount_cents", "Amount", "integer"),
+                Field("amount_cents", "Amount", "integer", currency="currency"),
                 Field("reason", "Reason", nullable=True, pii=PiiKind.TEXT),
             ),
             many=True,
@@ -206,9 +211,9 @@ PAYMENT_DETAIL = DetailView(
             (
                 Field("id", "Id", "integer"),
                 Field("created_at", "Opened", "date-time"),
-                Field("amount_cents", "Amount", "integer"),
+                Field("amount_cents", "Amount", "integer", currency="currency"),
                 Field("reason", "Reason", nullable=True),
-                Field("status", "Status"),
+                Field("status", "Status", show="badge"),
             ),
             many=True,
         ),

@@ -18,6 +18,9 @@ from core.settings import ApiSettings, Settings
 
 FieldType = Literal["integer", "number", "string", "boolean", "date-time", "date", "array"]
 FilterType = Literal["integer", "string", "boolean", "number"]
+# How a page shows a value: as it is, as a badge (statuses, outcomes, severities), or a card
+# brand by its name. JSON and CSV always carry the stored value.
+Show = Literal["text", "badge", "card_brand"]
 Database = Literal["platform", "ops"]
 # Plans to try in order, each a list of SET LOCAL statements; all but the last run under
 # ApiSettings.search_plan_budget_seconds.
@@ -35,6 +38,9 @@ class Field:
     nullable: bool = False
     pii: PiiKind | None = None
     link: str | None = None  # a page to link the value to, e.g. "/payments/{id}"
+    # An amount in minor units: the column holding its ISO 4217 code (pages show €169.28).
+    currency: str | None = None
+    show: Show = "text"
 
     def schema(self) -> dict[str, Any]:
         if self.type == "date-time":

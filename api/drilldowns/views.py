@@ -14,7 +14,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, 
 from contextlib import nullcontext, suppress
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 import anyio
 import psycopg
@@ -22,12 +22,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from api.auth.principal import Principal
-from api.drilldowns import render
+from api.display.cells import Cell, cells
+from api.display.viewer import zone_of
+from api.drilldowns import counts, range_control, render
 from api.drilldowns.csv_encoding import CsvEncoder
 from api.drilldowns.export_limits import DeadlineStreamingResponse, ExportSlots
 from api.drilldowns.params import ListParams, choice, cursor_scope, grafana_params, parse_list
 from api.drilldowns.plans import planned
-from api.drilldowns.spec import DetailView, Field, ListView, Page, Section, Subject, record_schema
+from api.drilldowns.spec import DetailView, ListView, Page, Section, Subject, record_schema
 from api.pages import render as render_page
 from api.pii import Masker, PiiKind, mask_rows
 from api.problems import Problem
@@ -172,18 +174,10 @@ def list_json(view: ListView) -> Any:
     return endpoint
 
 
-def _cells(
-    fields: Sequence[Field], names: Sequence[str], row: Sequence[Any]
-) -> list[dict[str, str | None]]:
-    cells = []
-    for field, i in zip(fields, render.positions(fields, names), strict=True):
-        link = None
-        if field.link and row[i] is not None:
-            link = field.link.format(
-                **{n: quote(str(row[j]), safe="") for j, n in enumerate(names)}
-            )
-        cells.append({"text": render.display(row[i]), "link": link})
-    return cells
+async def count_matches(runtime: Runtime, view: ListView, params: ListParams) -> counts.Count:
+    """How many rows the list's filters match, whatever page is shown."""
+    async with _pool(runtime, view).connection() as conn:
+        return await counts.count(conn, view, _page_request(runtime, view, params), runtime.api)
 
 
 def list_html(view: ListView) -> Any:
@@ -191,6 +185,8 @@ def list_html(view: ListView) -> Any:
         params, page, _, cursor = await _list_data(request, view)
         principal = principal_of(request)
         query = _query_for(params, view)
+        zone = zone_of(request)
+        matched = await count_matches(runtime_of(request), view, params)
         return render_page(
             request,
             "list.html",
@@ -198,7 +194,12 @@ def list_html(view: ListView) -> Any:
                 "view": view,
                 "params": params,
                 "mode": _mode(params.livemode),
-                "rows": [_cells(view.fields, page.names, row) for row in page.rows],
+                "rows": [cells(view.fields, page.names, row, zone) for row in page.rows],
+                "matches": matched.of(len(page.rows)),
+                "matches_exact": matched.exact,
+                "range": range_control.control(
+                    params, view, zone, request.query_params.get("timezone")
+                ),
                 "partial": page.partial,
                 "next_url": f"/{view.name}?{_encode({**query, 'cursor': cursor})}"
                 if cursor
@@ -368,9 +369,10 @@ def detail_json(view: DetailView) -> Any:
     return endpoint
 
 
-def _section_rows(section: Section, value: Any) -> list[list[dict[str, str | None]]]:
+def _section_rows(section: Section, value: Any, request: Request) -> list[list[Cell]]:
     pairs = value if section.many else ([value] if value else [])
-    return [_cells(section.fields, names, row) for names, row in pairs]
+    zone = zone_of(request)
+    return [cells(section.fields, names, row, zone) for names, row in pairs]
 
 
 def detail_html(view: DetailView) -> Any:
@@ -384,7 +386,11 @@ def detail_html(view: DetailView) -> Any:
                 names, row = value
                 unmask = {"subject_type": subject_type, "subject_id": str(row[names.index(column)])}
         shown = [
-            {"section": s, "rows": _section_rows(s, sections[s.name]), "masked": masked[s.name]}
+            {
+                "section": s,
+                "rows": _section_rows(s, sections[s.name], request),
+                "masked": masked[s.name],
+            }
             for s in view.sections
         ]
         mode = None
@@ -411,6 +417,11 @@ def detail_html(view: DetailView) -> Any:
 COMMON_PARAMS = (
     Param("from", {"type": "string", "maxLength": 40}, "start: epoch ms, ISO 8601 or now-24h"),
     Param("to", {"type": "string", "maxLength": 40}, "end: epoch ms, ISO 8601 or now"),
+    Param(
+        "timezone",
+        {"type": "string", "maxLength": 64},
+        "IANA time zone of from/to written without an offset (default UTC)",
+    ),
 )
 
 

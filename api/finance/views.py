@@ -25,7 +25,7 @@ MANAGE = "finance_tickets.manage"
 TAGS = ("finance-tickets",)
 FIELDS = (
     Field("id", "Id", "integer", link="/finance-tickets/{id}"),
-    Field("status", "Status"),
+    Field("status", "Status", show="badge"),
     Field("owner", "Owner", nullable=True),
     Field(
         "transaction_id", "Transaction", "integer", nullable=True, link="/payments/{transaction_id}"

@@ -10,7 +10,7 @@ page then ends at the scan's last row and its cursor carries on from there.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 SORT_KEY = "sort_key_"
@@ -130,3 +130,15 @@ def export_query(listing: Listing, request: PageRequest) -> tuple[str, dict[str,
         return selected, params
     order = _order(SORT_KEY, ID_KEY, request.descending)
     return f"SELECT * FROM ({selected}) r WHERE {' AND '.join(post)} ORDER BY {order}", params
+
+
+def matching_query(listing: Listing, request: PageRequest) -> tuple[str, dict[str, Any]]:
+    """Every row under the request's filters, in no order and from the first page on: what
+    a count of the matches counts. Without a post filter it selects nothing but the rows'
+    existence, so an index can answer alone."""
+    where, params = _where(listing, replace(request, after=None))
+    post = _post(listing, request)
+    if not post:
+        return f"SELECT 1 FROM {listing.source}{where}", params
+    selected = f"SELECT {listing.columns} FROM {listing.source}{where}"
+    return f"SELECT 1 FROM ({selected}) r WHERE {' AND '.join(post)}", params

@@ -52,13 +52,16 @@ RETRY_HISTORY = (
     "t.card_brand, t.card_last4, t.fraud_score, t.customer_id FROM platform.transactions t "
     "WHERE t.payment_intent_id = %(intent)s ORDER BY t.attempt, t.created_at, t.id"
 )
+# Refunds and chargebacks are in their payment's currency.
 REFUNDS = (
-    "SELECT r.id, r.created_at, r.amount_cents, r.reason FROM platform.refunds r "
+    "SELECT r.id, r.created_at, r.amount_cents, r.reason, t.currency FROM platform.refunds r "
+    "JOIN platform.transactions t ON t.id = r.transaction_id "
     "WHERE r.transaction_id = %(id)s ORDER BY r.created_at, r.id"
 )
 CHARGEBACKS = (
-    "SELECT cb.id, cb.created_at, cb.amount_cents, cb.reason, cb.status "
-    "FROM platform.chargebacks cb WHERE cb.transaction_id = %(id)s ORDER BY cb.created_at, cb.id"
+    "SELECT cb.id, cb.created_at, cb.amount_cents, cb.reason, cb.status, t.currency "
+    "FROM platform.chargebacks cb JOIN platform.transactions t ON t.id = cb.transaction_id "
+    "WHERE cb.transaction_id = %(id)s ORDER BY cb.created_at, cb.id"
 )
 # The customer's other payments around this one: velocity, usual amount, usual card country.
 CUSTOMER_PATTERN = (

@@ -129,6 +129,7 @@ def test_every_list_route_declares_grafana_variables_for_its_filters() -> None:
         filters = {n for n in names if not n.startswith("var-")} - {
             "from",
             "to",
+            "timezone",
             "sort",
             "order",
             "limit",

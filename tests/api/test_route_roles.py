@@ -82,6 +82,8 @@ async def _request(
             "csrf_token": token,
         }
         return await client.post(path, data=form)
+    if spec.name == "preferences_save":
+        return await client.post(path, data={"time_zone": "Europe/Berlin", "csrf_token": token})
     grant: dict[str, Any] = {
         "subject_type": "customer",
         "subject_id": "1",

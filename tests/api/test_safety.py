@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import AsyncIterator
 
 import psycopg
@@ -36,7 +37,14 @@ async def test_security_headers_everywhere(api: Harness) -> None:
             assert headers["referrer-policy"] == "no-referrer"
             assert headers["cache-control"] == "no-store"
         page = (await client.get("/payments")).text
-        assert "<script" not in page
+        # Scripts only as same-origin files, never inline.
+        scripts = re.findall(r"<script([^>]*)>(.*?)</script>", page, re.DOTALL)
+        assert page.count("<script") == len(scripts)
+        for attributes, body in scripts:
+            assert re.fullmatch(r' src="/static/[a-z_-]+\.js" defer', attributes), attributes
+            assert body == ""
+            assert (await client.get(attributes.split('"')[1])).status_code == 200
+        assert not re.search(r"<[^>]+\son[a-z]+=", page)  # no inline event handlers
         assert " style=" not in page
         assert "<style" not in page
 
