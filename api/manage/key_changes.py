@@ -46,8 +46,11 @@ RATE_LIMIT = Param(
     {"type": "integer", "minimum": 1},
     "the key's requests a minute; empty: the API's default",
 )
+OWNER_LIMIT = 128
 OWNER = Param(
-    "user", {"type": "string", "maxLength": 128}, "whose key (super admins); default: yours"
+    "user",
+    {"type": "string", "maxLength": OWNER_LIMIT},
+    "whose key (super admins); default: yours",
 )
 
 

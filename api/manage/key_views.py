@@ -13,9 +13,11 @@ from starlette.responses import JSONResponse, Response
 from api.confirmation import page_wanted
 from api.drilldowns.render import jsonable
 from api.manage import key_changes, key_store
+from api.manage.key_changes import OWNER_LIMIT
 from api.pages import render
 from api.problems import Problem
 from api.routing import RouteSpec, principal_of, runtime_of
+from api.signin import form_field
 
 USAGE_DAYS = 30  # days of usage a key's page shows
 FIELDS = (
@@ -77,7 +79,7 @@ async def _whose(request: Request) -> int | None:
     """Whose keys the list shows: the principal's; a super admin's list shows everyone's,
     or those of ``user``. Anyone else naming another user is refused."""
     principal, runtime = principal_of(request), runtime_of(request)
-    wanted = request.query_params.get("user", "").strip()
+    wanted = form_field(request.query_params, "user", OWNER_LIMIT).strip()
     if not key_store.sees_all(principal):
         if wanted:
             own = await key_store.find_user(runtime, user_id=principal.person)

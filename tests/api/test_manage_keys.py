@@ -233,3 +233,10 @@ async def test_another_users_keys_stay_hidden(api: Harness) -> None:
         await confirm(admin, f"/api-keys/{key_id}/revoke")
     async with _bearer(api, token) as key:
         assert (await key.get(INCIDENTS)).status_code == 401
+
+
+async def test_a_user_name_postgresql_cannot_hold_is_refused_by_name(api: Harness) -> None:
+    async with await api.session_client(Role.SUPER_ADMIN, "naming") as admin:
+        response = await admin.get("/api-keys", params={"user": "ada\x00"})
+    assert response.status_code == 400, response.text
+    assert "user" in response.text
