@@ -12,6 +12,8 @@ import time
 
 import pyotp
 
+from tests.conftest import run_opsdeck
+
 STEP_SECONDS = 30
 DRIFT_STEPS = 1  # api.auth.totp.DRIFT_STEPS: how far ahead of the clock a code is accepted
 # What `opsdeck users add --totp` (and super admins' `add`) prints.
@@ -21,6 +23,16 @@ PRINTED_SECRET = re.compile(r"TOTP secret \(add it to an authenticator app now; 
 def printed_secret(output: str) -> str | None:
     found = PRINTED_SECRET.search(output)
     return found[1] if found else None
+
+
+def add_with_device(env: dict[str, str], name: str, role: str, password: str) -> str:
+    """Add ``name`` with ``opsdeck users add`` and a TOTP device; its secret."""
+    added = run_opsdeck(
+        "users", "add", name, "--role", role, "--totp", "--password-stdin",
+        env=env, stdin=password + "\n",
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    return device_secret(added.stdout)
 
 
 def device_secret(output: str) -> str:

@@ -12,7 +12,7 @@ import httpx
 
 from api.rbac import Role
 from api.routing import RouteSpec
-from tests.incidents.actions_client import KEY_RE
+from tests.incidents.actions_client import post_change
 
 TARGET = "matrix-target"
 USER_ROUTES = (
@@ -91,10 +91,4 @@ async def manage_request(
     if method != "POST" or not name.startswith(("user_", "api_key_")):
         return None
     fields = {"reason": "route matrix", "password": ""}
-    if "authorization" in client.headers:
-        headers = {"Idempotency-Key": f"matrix-{uuid.uuid4().hex}"}
-        return await client.post(path, json=fields, headers=headers)
-    page = await client.get(path, headers={"Accept": "text/html"})
-    found = KEY_RE.search(page.text) if page.status_code == 200 else None
-    form = {"csrf_token": token, "idempotency_key": found.group(1) if found else "", **fields}
-    return await client.post(path, data=form, headers={"Accept": "text/html"})
+    return await post_change(client, path, token, fields)

@@ -23,7 +23,7 @@ import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
 from tests.api.conftest import PASSWORD, SECRET, serving
-from tests.authenticator import device_secret
+from tests.authenticator import add_with_device, device_secret
 from tests.conftest import REPO, opsdeck_env, run_opsdeck
 from tests.dashboards.link_promises import data_links, render
 
@@ -179,16 +179,7 @@ def test_super_admin_journey(server: tuple[str, dict[str, str]], history_url: st
 
 def _super_admin(env: dict[str, str], name: str) -> str:
     """Add a super admin with the CLI; their TOTP secret."""
-    added = subprocess.run(
-        [*OPSDECK, "users", "add", name, "--role", "super_admin", "--password-stdin"],
-        input=PASSWORD + "\n",
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return device_secret(added.stdout)
+    return add_with_device(env, name, "super_admin", PASSWORD)
 
 
 def _sign_in(page: Page, name: str, secret: str) -> None:

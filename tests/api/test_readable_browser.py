@@ -11,7 +11,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -24,6 +23,7 @@ import pytest
 from playwright.sync_api import Page, ViewportSize, expect, sync_playwright
 
 from tests.api.conftest import PASSWORD, SECRET, serving
+from tests.authenticator import add_with_device
 from tests.conftest import REPO, opsdeck_env
 
 pytestmark = pytest.mark.slow
@@ -46,17 +46,8 @@ def server(history_url: str, redis_url: str) -> Iterator[tuple[str, dict[str, st
 
 
 def _super_admin(env: dict[str, str], name: str) -> str:
-    added = subprocess.run(
-        [*OPSDECK, "users", "add", name, "--role", "super_admin", "--password-stdin"],
-        input=PASSWORD + "\n",
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    prompt = "TOTP secret (add it to an authenticator app now; it is not shown again): "
-    return added.stdout.split(prompt)[1].split()[0]
+    """Add a super admin with the CLI; their TOTP secret."""
+    return add_with_device(env, name, "super_admin", PASSWORD)
 
 
 def _grafana_quick_range(label: str) -> tuple[str, str]:

@@ -4,13 +4,12 @@ confirmed POST, as the principal at hand."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any, Protocol
 
 import httpx
 
 from api.routing import RouteSpec
-from tests.incidents.actions_client import KEY_RE
+from tests.incidents.actions_client import post_change
 
 OPEN_TICKET = """
 INSERT INTO ops.finance_tickets (opened_by, reason, context, status)
@@ -65,10 +64,4 @@ async def change_request(
         "WHERE opened_by = 'route-matrix'"
     )
     fields = {**FIELDS.get(name, {}), "reason": "route matrix"}
-    if "authorization" in client.headers:
-        headers = {"Idempotency-Key": f"matrix-{uuid.uuid4().hex}"}
-        return await client.post(path, json=fields, headers=headers)
-    page = await client.get(path, headers={"Accept": "text/html"})
-    found = KEY_RE.search(page.text) if page.status_code == 200 else None
-    form = {"csrf_token": token, "idempotency_key": found.group(1) if found else "", **fields}
-    return await client.post(path, data=form, headers={"Accept": "text/html"})
+    return await post_change(client, path, token, fields)

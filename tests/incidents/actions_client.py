@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import uuid
+from typing import Any
 
 import httpx
 
@@ -44,3 +46,17 @@ async def click(
 ) -> httpx.Response:
     _, csrf, key = await confirmation(client, path)
     return await submit(client, path, csrf, key, reason, fields)
+
+
+async def post_change(
+    client: httpx.AsyncClient, path: str, token: str, fields: dict[str, Any]
+) -> httpx.Response:
+    """A confirmed change as any principal sends it: JSON with an Idempotency-Key by API
+    key, else the form of its confirmation page (which a refused principal does not get)."""
+    if "authorization" in client.headers:
+        headers = {"Idempotency-Key": f"matrix-{uuid.uuid4().hex}"}
+        return await client.post(path, json=fields, headers=headers)
+    page = await client.get(path, headers={"Accept": "text/html"})
+    found = KEY_RE.search(page.text) if page.status_code == 200 else None
+    form = {"csrf_token": token, "idempotency_key": found.group(1) if found else "", **fields}
+    return await client.post(path, data=form, headers={"Accept": "text/html"})

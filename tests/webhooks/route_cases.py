@@ -13,6 +13,7 @@ import httpx
 
 from api.routing import RouteSpec
 from core.psp_webhooks import paystack_charge_event
+from tests.incidents.actions_client import post_change
 from tests.webhooks.gateway import charge, paystack_headers, stripe_headers
 
 SAMPLE_ROWS = """
@@ -89,13 +90,7 @@ async def _page_change(
 ) -> httpx.Response:
     """An endpoint page's confirmed POST, as the principal at hand."""
     fields = {**PAGE_FIELDS[name], "reason": "route matrix"}
-    if "authorization" in client.headers:
-        headers = {"Idempotency-Key": f"matrix-{uuid.uuid4().hex}"}
-        return await client.post(path, json=fields, headers=headers)
-    page = await client.get(path, headers={"Accept": "text/html"})
-    found = KEY_RE.search(page.text) if page.status_code == 200 else None
-    form = {"csrf_token": token, "idempotency_key": found.group(1) if found else "", **fields}
-    return await client.post(path, data=form, headers={"Accept": "text/html"})
+    return await post_change(client, path, token, fields)
 
 
 async def webhook_request(
