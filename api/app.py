@@ -27,6 +27,8 @@ from api.incidents import context as incident_context
 from api.incidents import escalation_loop
 from api.incidents import metrics as incident_metrics
 from api.incidents.routes import HOOKS_PREFIX, incident_routes
+from api.live import routes as live_routes
+from api.live.hub import Hub
 from api.manage import key_views, user_views
 from api.middleware.body_limit import BodyLimitMiddleware
 from api.middleware.client_address import ClientAddressMiddleware
@@ -50,6 +52,7 @@ def route_specs() -> list[RouteSpec]:
     are all made from this list."""
     specs = [*system.ROUTES, *signin.ROUTES, *enrolment.ROUTES, *unmask.ROUTES, *runbooks.ROUTES]
     specs += [*home.ROUTES, *preferences.ROUTES]
+    specs += live_routes.routes()  # before the detail pages, whose /{id} would match them
     for view in LIST_VIEWS:
         specs += list_routes(view)
     for detail in DETAIL_VIEWS:
@@ -115,8 +118,10 @@ def create_app(settings: Settings, http_client: httpx.AsyncClient | None = None)
                     workers.running(runtime),
                     escalation_loop.running(runtime, incidents),
                     incident_metrics.running(runtime, incident_routes()) as open_incidents,
+                    Hub(runtime).running() as live,
                 ):
                     app.state.open_incidents = open_incidents
+                    app.state.live = live
                     yield
 
     app = Starlette(

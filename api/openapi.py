@@ -26,8 +26,9 @@ def _success(spec: RouteSpec) -> dict[str, Any]:
         content: dict[str, Any] = {"application/json": {"schema": dict(spec.schema or {})}}
     elif spec.kind == "csv":
         content = {"text/csv": {"schema": {"type": "string"}}}
-    elif spec.kind == "text":
-        content = {spec.media_type or "text/plain": {"schema": {"type": "string"}}}
+    elif spec.kind == "text":  # an event stream's schema is that of each event
+        text = dict(spec.schema) if spec.schema else {"type": "string"}
+        content = {spec.media_type or "text/plain": {"schema": text}}
     else:
         content = dict(HTML)
     for media, schema in spec.alternatives.items():

@@ -65,7 +65,7 @@ class RouteSpec:
     methods: tuple[str, ...] = ("GET",)
     params: tuple[Param, ...] = ()
     body: Mapping[str, Any] | None = None  # {media type: schema} of the request body
-    schema: Mapping[str, Any] | None = None  # of a successful JSON response
+    schema: Mapping[str, Any] | None = None  # of a successful JSON response (SSE: an event)
     status: int = 200
     tags: tuple[str, ...] = ()
     alternatives: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # more media

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from psycopg_pool import AsyncConnectionPool
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from starlette.templating import Jinja2Templates
 
 from api.auth.key_usage import KeyUsage
@@ -36,6 +36,8 @@ from core.sealed_secrets import SecretBox
 from core.settings import ApiSettings, Settings, SettingsError
 
 TEMPLATES = assets.api_templates()
+REDIS_CONNECTIONS = 100
+REDIS_WAIT_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -131,7 +133,16 @@ async def open_runtime(settings: Settings, metrics: HttpMetrics) -> AsyncIterato
         _export_pool(settings.platform_url or ops_url, settings.api, "platform"),
         _export_pool(ops_url, settings.api, "ops"),
     )
-    redis = Redis.from_url(redis_url, decode_responses=True)
+    # A burst of requests (hundreds of live streams reconnecting at once) waits for one of
+    # the pool's connections instead of failing with "Too many connections".
+    redis = Redis.from_pool(  # which closes the pool with the client
+        BlockingConnectionPool.from_url(
+            redis_url,
+            decode_responses=True,
+            max_connections=REDIS_CONNECTIONS,
+            timeout=REDIS_WAIT_SECONDS,
+        )
+    )
     for pool in (platform, ops, exports.platform, exports.ops):
         await pool.open(wait=False)
     templates = Jinja2Templates(directory=TEMPLATES)

@@ -21,6 +21,7 @@ API = "opsdeck-api"
 API_EXPORT = "opsdeck-api-export"
 API_ENGINE = "opsdeck-api-engine"
 API_RETENTION = "opsdeck-api-retention"
+API_LIVE = "opsdeck-api-live"
 WORKER = "opsdeck-worker"
 WORKER_METRICS = "opsdeck-worker-metrics"
 GATEWAY = "opsdeck-gateway"
@@ -45,6 +46,7 @@ TABLE: tuple[ApplicationName, ...] = (
     ApplicationName(API_EXPORT, False, "API export pools: they only read"),
     ApplicationName(API_ENGINE, False, "escalation engine's leader lock: ops only"),
     ApplicationName(API_RETENTION, False, "audit retention: ops only"),
+    ApplicationName(API_LIVE, False, "live lists' tails and horizons: they only read"),
     ApplicationName(WORKER, False, "gateway worker: deliveries and inbound claims, ops only"),
     ApplicationName(WORKER_METRICS, False, "gateway metrics and their leader lock: ops only"),
     ApplicationName(GATEWAY, True, "inbound processing: writes platform.psp_transactions"),

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -62,10 +63,21 @@ class Horizon:
     """Publishes the latest commit horizon; collectors wait on it."""
 
     def __init__(
-        self, platform_url: str, settings: ExporterSettings, *, own_writes_shared: bool = False
+        self,
+        platform_url: str,
+        settings: ExporterSettings,
+        *,
+        own_writes_shared: bool = False,
+        application_name: str = EXPORTER,
+        ignored: Sequence[str] | None = None,
     ) -> None:
+        """``ignored`` replaces :func:`ignored_applications` for a reader of other tables
+        than the platform's (whose writers are other sessions); ``application_name`` names
+        the reading session."""
         self._url = platform_url
         self._settings = settings
+        self._application_name = application_name
+        self._ignored = sorted(ignored) if ignored is not None else ignored_applications(settings)
         self._changed = threading.Condition()
         self._value: datetime | None = None
         self._ceiling: datetime | None = None
@@ -74,6 +86,7 @@ class Horizon:
         self._own_shared = own_writes_shared
         self._conn: psycopg.Connection[Any] | None = None
         self._exact: bool | None = None
+        self.readings = 0  # statements run to read the horizon (benchmarks count them)
         self.failures = FailureReporter("commit horizon", log)
 
     @property
@@ -115,6 +128,7 @@ class Horizon:
         conn = self._connection()
         if self._exact is None:
             row = conn.execute(q.CAN_SEE_ACTIVITY).fetchone()
+            self.readings += 1
             self._exact = bool(row and row[0])
             if not self._exact:
                 log.warning(
@@ -122,10 +136,11 @@ class Horizon:
                     "or reading a replica: the horizon trails the clock by %.1f s",
                     self._settings.horizon_lookback_seconds,
                 )
+        self.readings += 1
         if self._exact:
             params: dict[str, Any] = {
                 "margin": self._settings.horizon_margin_seconds,
-                "ignored": ignored_applications(self._settings),
+                "ignored": self._ignored,
             }
             row = conn.execute(q.ACTIVITY, params).fetchone()
         else:
@@ -158,7 +173,7 @@ class Horizon:
         if self._conn is None or self._conn.closed:
             self._conn = connect(
                 self._url,
-                application_name=EXPORTER,
+                application_name=self._application_name,
                 autocommit=True,
                 statement_timeout_seconds=self._settings.statement_timeout_seconds,
             )

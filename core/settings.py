@@ -434,6 +434,42 @@ class ApiSettings(Section):
     key_expiry_max_days: Annotated[int, Field(ge=1)] = 3650
 
 
+class LiveSettings(Section):
+    """Live lists: payments, API logs, webhooks and incidents pages follow new and changed
+    rows over Server-Sent Events (or polling), from one tail per list per API process."""
+
+    # How often each tail reads the commit horizon and the rows committed below it: a row
+    # reaches its viewers about horizon_margin_seconds + this + the longest writing
+    # transaction after its commit.
+    tail_interval_seconds: PositiveSeconds = 0.5
+    # A tail no one follows (no stream, no poll, no page load) for this long stops reading.
+    idle_seconds: PositiveSeconds = 30.0
+    # Each tail keeps this much event time of rows in memory, so a stream resumed or a poll
+    # with a recent cursor is answered without a query.
+    buffer_seconds: PositiveSeconds = 300.0
+    # A cursor older than the buffer is caught up with one query, when it is at most this
+    # old and the rows since it fit in catchup_max_rows; older, the page is reloaded.
+    resume_max_seconds: PositiveSeconds = 900.0
+    catchup_max_rows: Annotated[int, Field(ge=1)] = 5_000
+    # One tail query reads at most this much event time (a catch-up after a stall).
+    max_window_seconds: PositiveSeconds = 60.0
+    # Open streams per person (sessions and API keys of one user count together; the next
+    # one is refused with 429), and in all, counted in Redis across API processes.
+    streams_per_user: Annotated[int, Field(ge=1)] = 4
+    streams_total: Annotated[int, Field(ge=1)] = 2_000
+    # A stream with nothing to send says where it is this often (its event id moves on).
+    heartbeat_seconds: PositiveSeconds = 15.0
+    # A stream whose client reads too slowly to take this many events is ended; its
+    # browser reconnects and resumes from its last event id.
+    queue_events: Annotated[int, Field(ge=1)] = 256
+    # How often the page's script polls when EventSource is unavailable.
+    poll_seconds: PositiveSeconds = 2.0
+    # A stopping API process waits this long for requests still running, then cuts them:
+    # streams never end on their own (their browsers reconnect, to this process restarted or
+    # another, and resume from their last event id).
+    shutdown_grace_seconds: PositiveSeconds = 5.0
+
+
 class WebhookSettings(Section):
     """The webhook gateway: ``opsdeck worker`` (outbound delivery, inbound processing, the
     platform-event tail) and the API's inbound PSP routes."""
@@ -688,6 +724,7 @@ class Settings(BaseSettings):
     thresholds: Thresholds = Thresholds()
     simulator: SimulatorSettings = SimulatorSettings()
     api: ApiSettings = ApiSettings()
+    live: LiveSettings = LiveSettings()
     webhooks: WebhookSettings = WebhookSettings()
     incidents: IncidentSettings = IncidentSettings()
     audit: AuditSettings = AuditSettings()

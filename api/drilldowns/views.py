@@ -30,6 +30,7 @@ from api.drilldowns.export_limits import DeadlineStreamingResponse, ExportSlots
 from api.drilldowns.params import ListParams, choice, cursor_scope, grafana_params, parse_list
 from api.drilldowns.plans import planned
 from api.drilldowns.spec import DetailView, ListView, Page, Section, Subject, record_schema
+from api.live.page import live_page
 from api.pages import render as render_page
 from api.pii import Masker, PiiKind, mask_rows
 from api.problems import Problem
@@ -182,6 +183,7 @@ async def count_matches(runtime: Runtime, view: ListView, params: ListParams) ->
 
 def list_html(view: ListView) -> Any:
     async def endpoint(request: Request) -> Response:
+        live = await live_page(request, view)  # before the rows: its cursor precedes them
         params, page, _, cursor = await _list_data(request, view)
         principal = principal_of(request)
         query = _query_for(params, view)
@@ -211,6 +213,8 @@ def list_html(view: ListView) -> Any:
                     else None
                 ),
                 "masked": bool(view.pii),
+                "live": live,
+                "keys": [live.key(page.names, row) for row in page.rows] if live else [],
             },
         )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any
 
 from core.settings import Settings
@@ -42,5 +43,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         proxy_headers=False,
         server_header=False,
         lifespan="on",
+        timeout_graceful_shutdown=math.ceil(settings.live.shutdown_grace_seconds),
     )
     return 0
