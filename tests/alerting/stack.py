@@ -318,8 +318,8 @@ def _one_stack_at_a_time(lane: Lane) -> Iterator[None]:
     """Parallel test processes run one monitoring stack at a time in each lane: two stacks
     (each with its own traffic, exporter, Prometheus and Alertmanager) on 2 cores slow
     scrapes past their timeout. A stack at the demo's rate (a payment attempt every 4 s,
-    against the full stacks' 30 a second) costs little, so it has a lane of its own beside
-    the full stacks'. The lock is per test run and released when
+    against the full stacks' 30 a second) costs little, so it may run in a lane of its own
+    beside the full stacks' (unless one late scrape would fail its test). The lock is per test run and released when
     the stack stops."""
     run = os.environ.get("PYTEST_XDIST_TESTRUNUID", str(os.getpid()))
     path = Path(tempfile.gettempdir()) / f"opsdeck-monitoring-stack-{run}-{lane}.lock"

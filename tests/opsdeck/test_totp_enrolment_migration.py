@@ -12,7 +12,7 @@ from alembic import command
 
 from core.migrate import alembic_config
 
-BEFORE = "0021_totp_enrolment@-1"
+BEFORE = "0019_session_versions"  # what 0021 revises
 DEVICELESS_SUPER_ADMIN = (
     "INSERT INTO ops.users (username, role, password_hash) VALUES ('sue', 'super_admin', 'h')"
 )
