@@ -48,6 +48,7 @@ from api.rbac import Role
 from api.signing import Keys
 from bench.event_stream import server_events
 from bench.history import admin_url as bench_admin_url
+from core.application_names import SIMULATOR
 from core.audit import use_key
 from core.database import libpq_url
 from core.migrate import migrate
@@ -106,7 +107,7 @@ class Writer:
         self._thread.join()
 
     def _run(self) -> None:
-        with psycopg.connect(self.url, application_name="opsdeck-simulator") as conn:
+        with psycopg.connect(self.url, application_name=SIMULATOR) as conn:
             customer = (conn.execute("SELECT min(id) FROM platform.customers").fetchone() or [1])[0]
             (next_id,) = conn.execute(
                 "SELECT max(id) + 1000 FROM platform.transactions"
