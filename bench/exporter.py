@@ -115,32 +115,42 @@ def opsdeck_env(url: str) -> dict[str, str]:
 
 
 @contextmanager
-def traffic(url: str, rate: float, log: Path) -> Iterator[None]:
-    """Live traffic from its own process: its writer threads share no GIL with the client
-    that times the scrapes."""
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "opsdeck",
-            "simulate",
-            "--live",
-            "--flat",
-            "--rate",
-            str(rate),
-            "--writers",
-            "8",
-        ],
-        env=opsdeck_env(url),
-        cwd=REPO,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-    )
+def traffic(
+    url: str, rate: float, log: Path, processes: int = 1, writers: int = 8
+) -> Iterator[None]:
+    """Live traffic from its own processes (``processes`` of them sharing ``rate``, each
+    with its own seed): their writer threads share no GIL with the client that times the
+    scrapes."""
+    running = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "opsdeck",
+                "simulate",
+                "--live",
+                "--flat",
+                "--rate",
+                str(rate / processes),
+                "--writers",
+                str(writers),
+                "--seed",
+                str(1 + index),
+            ],
+            env=opsdeck_env(url),
+            cwd=REPO,
+            stdout=log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        for index in range(processes)
+    ]
     try:
         yield
     finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=120)
+        for process in running:
+            process.send_signal(signal.SIGINT)
+        for process in running:
+            process.wait(timeout=120)
 
 
 # No simulated booking is in "no currency", so marker rows land in revenue{currency="other"}

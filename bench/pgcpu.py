@@ -44,6 +44,14 @@ def cpu_seconds(postmaster: int) -> float:
     return total / TICKS
 
 
+def machine_cpu() -> tuple[float, float]:
+    """(busy, all) CPU seconds of every core since boot, from /proc/stat: busy leaves out
+    idle and I/O wait."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    total = sum(fields[:8])  # user nice system idle iowait irq softirq steal
+    return (total - fields[3] - fields[4]) / TICKS, total / TICKS
+
+
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
