@@ -55,7 +55,8 @@ def _known_words(url: str) -> list[str]:
             "SELECT most_common_elems::text::text[] FROM pg_stats "
             "WHERE tablename = 'api_logs_search_masked'"
         ).fetchone()
-    assert row and row[0], "ANALYZE gathered no statistics for the search index"
+    assert row is not None
+    assert row[0], "ANALYZE gathered no statistics for the search index"
     return [w for w in row[0] if w.isalpha() and len(w) > 3]
 
 
