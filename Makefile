@@ -34,9 +34,10 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # Most of the suite waits on real services and timers, so it runs as 4 processes even on 2
-# cores; one file stays in one process (its module fixtures start real stacks once).
+# cores; one file stays in one process (its module fixtures start real stacks once), and
+# the files go out longest first (tests/scheduling.py), not xdist's most-tests-first.
 unit: $(STAMP)
-	$(BIN)/pytest -n 4 --dist loadfile
+	$(BIN)/pytest -n 4 --dist loadfile --no-loadscope-reorder
 
 bench-simulator: $(STAMP)
 	$(BIN)/python bench/simulator.py

@@ -29,6 +29,7 @@ from core.sealed_secrets import SecretBox
 from core.settings import ENV_PREFIX, WELL_KNOWN_ENV, DatabaseRoleSettings
 from opsdeck.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 from opsdeck.supervisor import Supervisor
+from tests.scheduling import LaneScheduling, longest_first, recorded
 
 TEMPLATE = f"opsdeck_template_{os.getpid()}"
 REPO = Path(__file__).resolve().parent.parent
@@ -36,6 +37,17 @@ REPO = Path(__file__).resolve().parent.parent
 TEST_SECRETS_KEY = "b3BzZGVjay10ZXN0LXNlY3JldHMta2V5LTMyYnl0ZXM="
 # The audit chain's HMAC key of every process of the suite, this one included.
 TEST_AUDIT_CHAIN_KEY = "test-audit-chain-key-0123456789-abcdefghij"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Longest files first (tests/scheduling.py), so no long file is left to the end."""
+    items[:] = longest_first(items, recorded())
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> LaneScheduling | None:
+    """``--dist loadfile`` with the files of one stack lane kept in one process."""
+    return LaneScheduling(config, log) if config.getvalue("dist") == "loadfile" else None
 
 
 def suite_box() -> SecretBox:
