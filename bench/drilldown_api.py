@@ -35,7 +35,8 @@ from api.accounts import AccountError, Admin, add_user, create_key, key_owner
 from api.rbac import Role
 from bench.history import admin_url as bench_admin_url
 from bench.history import history
-from core.sealed_secrets import new_key
+from core.audit import use_key
+from core.sealed_secrets import SecretBox, new_key
 from opsdeck.embedded import EmbeddedRedis, free_port
 from opsdeck.supervisor import Service, Supervisor, http_ready
 from simulator.vocabulary import SCALES
@@ -43,6 +44,9 @@ from simulator.vocabulary import SCALES
 REPO = Path(__file__).resolve().parent.parent
 EXPORT_ROWS = 1_000_000
 SECRET = "bench-secret-key-0123456789-0123456789-0123456789"
+# The audit trail's chain key of the benchmark's databases: the same in every run, so a
+# reused history's trail still verifies.
+AUDIT_CHAIN_KEY = "bench-audit-chain-key-0123456789-0123456789"
 PAGE_BUDGET_MS = 100.0
 SEARCH_BUDGET_MS = 100.0
 PARTS = ("pages", "search", "export")
@@ -246,7 +250,9 @@ def wait_for_usage(url: str, timeout: float) -> None:
     raise SystemExit("the usage roll-up did not catch up")
 
 
-def serve(supervisor: Supervisor, url: str, redis_url: str, log: Path) -> tuple[int, str]:
+def serve(
+    supervisor: Supervisor, url: str, redis_url: str, log: Path, secrets_key: str
+) -> tuple[int, str]:
     """``opsdeck api`` on a free port: its pid and base URL."""
     port = free_port(0)
     base = f"http://127.0.0.1:{port}"
@@ -254,7 +260,8 @@ def serve(supervisor: Supervisor, url: str, redis_url: str, log: Path) -> tuple[
         "DATABASE_URL": url,
         "REDIS_URL": redis_url,
         "OPSDECK_API__SECRET_KEY": SECRET,
-        "OPSDECK_SECRETS_KEY": new_key(),
+        "OPSDECK_SECRETS_KEY": secrets_key,
+        "OPSDECK_AUDIT__CHAIN_KEY": AUDIT_CHAIN_KEY,
         "OPSDECK_API__REQUESTS_PER_MINUTE": "100000000",
         "OPSDECK_API__STATEMENT_TIMEOUT_SECONDS": "120",
         "PYTHONPATH": str(REPO),
@@ -277,12 +284,14 @@ def _bench_key(admin: Admin) -> str:
 
 
 def run(supervisor: Supervisor, url: str, redis_url: str, args: argparse.Namespace) -> None:
+    secrets_key = new_key()  # seals the benchmark user's TOTP secret, and the server opens it
+    use_key(AUDIT_CHAIN_KEY)
     with psycopg.connect(url) as conn:
-        token = _bench_key(Admin("bench", conn, None))
+        token = _bench_key(Admin("bench", conn, None, SecretBox(secrets_key)))
         conn.execute("ANALYZE")
     log = REPO / ".opsdeck" / "bench" / "api-server.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    pid, base = serve(supervisor, url, redis_url, log)
+    pid, base = serve(supervisor, url, redis_url, log, secrets_key)
     wait_for_usage(url, timeout=3600)
     values = samples(url)
     headers = {"Authorization": f"Bearer {token}"}
