@@ -30,8 +30,6 @@ from core.settings import ApiSettings
 REQUEST = Subject("api_log", "request_id")
 WORD = re.compile(r"[A-Za-z0-9]+")
 MAX_WORDS = 4
-# A word no request id, body or message holds: what the planner guesses for the unknown.
-UNSEEN = "qxzjvkwq"
 
 
 async def _estimate(conn: AsyncConnection[Any], query: str, params: Mapping[str, Any]) -> float:
@@ -59,33 +57,20 @@ async def search_plan(
     rows, M the matches inside the range (bounded by the rarest word's estimate). Collecting
     costs a row fetch per match, and the index knows no time: it hands over the matches of
     every day, the range is checked on each. A word common over 30 days but rare today is
-    cheap to walk to and dear to collect, so the index goes first only when both the
-    matches in the range and those at any time say so.
-
-    Except for a word the statistics do not know: the planner's estimate for it is a floor
-    (half the least frequency it keeps) that grows with the table, whatever the word's true
-    count, so it cannot say the index is cheap. But not being known bounds the word's
-    matches at any time below that floor's order, and such words (a request id, an order's
-    digits) are the rarest of all: the index collects them in milliseconds, where walking
-    would spend its whole budget finding nothing. A query whose rarest word estimates no
-    more than a word no document holds goes to the index first."""
+    cheap to walk to and dear to collect; the planner's estimate for a word it has no
+    statistics for, though, grows with the table. So the index goes first only when both
+    the matches in the range and those at any time say so."""
     filters = request.filters
     if "q" not in filters:
         return [()]
     in_range = await _rarest(conn, sql.SEARCH_ESTIMATE, filters)
     walked = await _estimate(conn, sql.RANGE_ESTIMATE, filters) * (request.limit + 1) / in_range
     cost = settings.search_index_row_cost
-    collected = await _rarest(conn, sql.SEARCH_ESTIMATE_ALL_TIME, filters)
-    if in_range * cost < walked and collected * cost < walked:
-        return [sql.FROM_THE_INDEX, sql.ALONG_THE_TIME]
-    if collected <= await _unknown_word_floor(conn, filters):
-        return [sql.FROM_THE_INDEX, sql.ALONG_THE_TIME]
+    if in_range * cost < walked:
+        collected = await _rarest(conn, sql.SEARCH_ESTIMATE_ALL_TIME, filters)
+        if collected * cost < walked:
+            return [sql.FROM_THE_INDEX, sql.ALONG_THE_TIME]
     return [sql.ALONG_THE_TIME, sql.FROM_THE_INDEX]
-
-
-async def _unknown_word_floor(conn: AsyncConnection[Any], filters: Mapping[str, Any]) -> float:
-    """The planner's estimate, over all time, for a word no document holds."""
-    return max(1.0, await _estimate(conn, sql.SEARCH_ESTIMATE_ALL_TIME, {**filters, "q": UNSEEN}))
 
 
 def search_patterns(query: str) -> dict[str, Any]:
