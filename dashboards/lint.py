@@ -17,6 +17,7 @@ from typing import Any
 import promql_parser
 from grafana_foundation_sdk.models import units as sdk_units
 
+from dashboards.grafana_variables import substitute
 from dashboards.links import API_URL_VARIABLE
 
 PROMETHEUS_DS = "${datasource}"
@@ -50,18 +51,8 @@ class Problem:
         return f"{self.where}: [{self.rule}] {self.message}"
 
 
-def expand(expr: str, durations: dict[str, str], variables: dict[str, str]) -> str:
-    """Grafana's interpolation: macros to durations, ``$var``/``${var}`` to values."""
-    for macro, value in sorted(durations.items(), key=lambda kv: -len(kv[0])):
-        expr = expr.replace("${" + macro.lstrip("$") + "}", value).replace(macro, value)
-    for name, value in sorted(variables.items(), key=lambda kv: -len(kv[0])):
-        expr = expr.replace("${" + name + "}", value).replace("$" + name, value)
-    return expr
-
-
 def _sentinel_expr(expr: str) -> str:
-    durations = {k: f"{int(v.total_seconds())}s" for k, v in SENTINELS.items()}
-    return expand(expr, durations, {})
+    return substitute(expr, {k[1:]: f"{int(v.total_seconds())}s" for k, v in SENTINELS.items()})
 
 
 def panels(board: dict[str, Any]) -> Iterator[dict[str, Any]]:

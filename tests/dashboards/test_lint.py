@@ -82,9 +82,3 @@ def test_rule_catches(breakage: str) -> None:
     board = copy.deepcopy(BOARD)
     change(board)
     assert rule in {p.rule for p in lint.lint(board)}
-
-
-def test_expand_substitutes_macros_and_variables() -> None:
-    expr = 'sum(increase(x_total{a="$livemode",b="${currency}"}[$__range] offset $__range))'
-    expanded = lint.expand(expr, {"$__range": "5m"}, {"livemode": "true", "currency": "USD"})
-    assert expanded == 'sum(increase(x_total{a="true",b="USD"}[5m] offset 5m))'

@@ -39,7 +39,10 @@ from api.rbac import Role
 from core import recording_rules as rec
 from core.settings import Settings
 from dashboards.catalog import BOARDS
-from dashboards.lint import expand, panels
+from dashboards.grafana_queries import expand_sql
+from dashboards.grafana_time import Timing, Window, datasources, duration_ms, max_data_points
+from dashboards.grafana_variables import promql_values, static_selection, substitute
+from dashboards.lint import panels
 from exporters.families import kpi_families
 from simulator.inject import inject
 from tests.alerting.stack import SCRAPE_SECONDS, Stack, monitoring_stack
@@ -55,7 +58,6 @@ from tests.dashboards.link_promises import (
     render,
     split,
 )
-from tests.dashboards.test_panel_sql import grafana_sql
 from tests.exporters import truth
 from tests.exporters.harness import Exporter, assert_equal, db_now, family_of
 from tests.exporters.truth import Series
@@ -64,8 +66,7 @@ from tests.exporters.truth import Series
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
 MIN_RANGE_SECONDS = 30  # each period spans many scrapes and folds, even on a busy machine
-MAX_DATA_POINTS = 1000  # Grafana's default for a panel about a screen wide
-UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+SCRAPE = f"{SCRAPE_SECONDS}s"  # the test stack's scrape interval, the datasource's
 METRIC = re.compile(r"\b(?:opsdeck[_:][A-Za-z0-9_:]+|up)\b")
 SETTINGS = Settings()
 KPIS = set(kpi_families(SETTINGS.exporter))
@@ -81,6 +82,7 @@ class Target:
     expr: str
     instant: bool
     interval: str | None  # the panel's minimum interval
+    points: int  # the panel's max data points
     variables: tuple[tuple[str, str], ...]
 
     @property
@@ -90,24 +92,10 @@ class Target:
 
 def _variable_values(board: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     """Each variable's value as Grafana interpolates its current selection into PromQL."""
-    values = []
-    for variable in board.get("templating", {}).get("list", []):
-        kind, name = variable["type"], variable["name"]
-        if kind == "datasource":
-            continue
-        if kind == "constant":
-            values.append((name, str(variable["query"])))
-            continue
-        current = variable.get("current", {}).get("value")
-        options = [o.split(" : ")[-1].strip() for o in str(variable["query"]).split(",")]
-        if current in ("$__all", ["$__all"]):
-            value = variable.get("allValue") or "(" + "|".join(options) + ")"
-        elif isinstance(current, list):
-            value = "(" + "|".join(current) + ")"
-        else:
-            value = str(current)
-        values.append((name, value))
-    return tuple(values)
+    sources = datasources()
+    variables = board.get("templating", {}).get("list", [])
+    selections = [static_selection(v, sources) for v in variables if v["type"] != "datasource"]
+    return tuple(promql_values(selections).items())
 
 
 def _targets() -> list[Target]:
@@ -127,6 +115,7 @@ def _targets() -> list[Target]:
                         target["expr"],
                         bool(target.get("instant")),
                         panel.get("interval"),
+                        max_data_points(panel),
                         variables,
                     )
                 )
@@ -150,12 +139,18 @@ def _annotations() -> list[tuple[str, str, str]]:
 
 
 def _seconds(duration: str) -> int:
-    return int(duration[:-1]) * UNITS[duration[-1]]
+    return duration_ms(duration) // 1000
+
+
+def expand(expr: str, macros: dict[str, str], variables: dict[str, str]) -> str:
+    """PromQL as Grafana sends it: the dashboard's variables, then the built-in macros."""
+    return substitute(substitute(expr, variables), macros)
 
 
 @dataclass(frozen=True)
 class TimeRange:
-    """The dashboard's time range and the macros Grafana derives from it."""
+    """The dashboard's time range and the macros Grafana derives from it
+    (:mod:`dashboards.grafana_time`), on the test stack's scrape interval."""
 
     start: float
     end: float
@@ -164,23 +159,17 @@ class TimeRange:
     def seconds(self) -> int:
         return int(self.end - self.start)
 
-    def interval(self, panel_min: str | None) -> int:
-        floor = _seconds(panel_min) if panel_min else SCRAPE_SECONDS
-        return max(floor, math.ceil(self.seconds / MAX_DATA_POINTS))
+    def timing(self, panel_min: str | None, points: int) -> Timing:
+        return Timing.of(Window(self.start, self.end), points, panel_min, SCRAPE)
 
-    def macros(self, panel_min: str | None) -> dict[str, str]:
-        interval = self.interval(panel_min)
-        # Grafana: $__rate_interval = max($__interval + scrape interval, 4 * scrape interval)
-        rate_interval = max(interval + SCRAPE_SECONDS, 4 * SCRAPE_SECONDS)
+    def interval(self, panel_min: str | None, points: int) -> int:
+        return self.timing(panel_min, points).step_ms // 1000
+
+    def macros(self, panel_min: str | None, points: int) -> dict[str, str]:
         return {
-            "$__rate_interval": f"{rate_interval}s",
-            "$__interval_ms": str(interval * 1000),
-            "$__interval": f"{interval}s",
-            "$__range_ms": str(self.seconds * 1000),
-            "$__range_s": str(self.seconds),
-            "$__range": f"{self.seconds}s",
-            "$__from": str(int(self.start * 1000)),
-            "$__to": str(int(self.end * 1000)),
+            **self.timing(panel_min, points).macros(),
+            "__from": str(int(self.start * 1000)),
+            "__to": str(int(self.end * 1000)),
         }
 
 
@@ -232,13 +221,15 @@ def _finite(result: list[dict[str, Any]]) -> bool:
 
 
 def _run(stack: Stack, target: Target, window: TimeRange) -> list[dict[str, Any]]:
-    expr = expand(target.expr, window.macros(target.interval), dict(target.variables))
+    expr = expand(
+        target.expr, window.macros(target.interval, target.points), dict(target.variables)
+    )
     assert "$" not in expr, f"unexpanded macro or variable in {expr}"
     if target.instant:
         return stack.query(expr, at=window.end)
     # Grafana steps by $__interval; a one-day step over minutes of history would put the
     # only point before the first sample, so the step is at most the range.
-    step = min(window.interval(target.interval), window.seconds)
+    step = min(window.interval(target.interval, target.points), window.seconds)
     return stack.query_range(expr, window.start, window.end, step)
 
 
@@ -253,7 +244,7 @@ def test_panel_query_returns_data(stack: Stack, time_range: TimeRange, target: T
 def test_annotation_query_runs(stack: Stack, time_range: TimeRange, annotation: Any) -> None:
     """Annotations mark anomalies, so an empty result is normal; the query must run."""
     _board, _name, expr = annotation
-    expanded = expand(expr, time_range.macros(None), {})
+    expanded = expand(expr, time_range.macros(None, max_data_points({})), {})
     stack.query_range(expanded, time_range.start, time_range.end, SCRAPE_SECONDS)
 
 
@@ -335,7 +326,8 @@ def _sql_rows(url: str, query: str) -> list[dict[str, Any]]:
     end = datetime.now(UTC) + timedelta(minutes=1)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SET ROLE opsdeck_grafana")
-        cursor = conn.execute(grafana_sql(query, end - timedelta(hours=24), end, {}))
+        window = Window((end - timedelta(hours=24)).timestamp(), end.timestamp())
+        cursor = conn.execute(expand_sql(query, window, {}))
         names = [c.name for c in cursor.description or []]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
@@ -388,7 +380,8 @@ def _values(link: DataLink, window: TimeRange, rows: dict[str, dict[str, Any]]) 
     board = json.loads((REPO / BOARD_PATHS[link.board]).read_text(encoding="utf-8"))
     values = {name: value for name, value in _variable_values(board) if name != "api_url"}
     values["api_url"] = ""
-    values["__from"], values["__to"] = window.macros(None)["$__from"], window.macros(None)["$__to"]
+    macros = window.macros(None, max_data_points({}))
+    values["__from"], values["__to"] = macros["__from"], macros["__to"]
     if any("rawSql" in t for t in link.panel["targets"]):  # the window its rows came from
         end = datetime.now(UTC) + timedelta(minutes=1)
         start = end - timedelta(hours=24)
@@ -518,7 +511,8 @@ def test_every_query_counts_the_kpis_once_with_two_replicas(
     leader = _address(_leader(stack))
     at = time.time() - SCRAPE_SECONDS
     queries = [(n, e) for n, e in _rule_exprs()] + [
-        (t.id, expand(t.expr, time_range.macros(t.interval), dict(t.variables))) for t in TARGETS
+        (t.id, expand(t.expr, time_range.macros(t.interval, t.points), dict(t.variables)))
+        for t in TARGETS
     ]
     narrowed = [(n, e) for n, e in queries if _only(e, leader) != e]
     assert len(narrowed) > 30, "too few queries read exporter KPIs: is the narrowing broken?"

@@ -23,7 +23,9 @@ from psycopg import errors, sql
 
 from core.settings import Settings
 from dashboards.catalog import BOARDS
-from dashboards.lint import expand, panels
+from dashboards.grafana_queries import expand_sql
+from dashboards.grafana_time import Window
+from dashboards.lint import panels
 from simulator.inject import inject
 from tests.conftest import REPO, opsdeck_env, scratch_database
 from tests.exporters.harness import db_now, exporters
@@ -81,21 +83,6 @@ def _sql_panels() -> list[tuple[str, str, str, frozenset[str]]]:
 PANELS = _sql_panels()
 
 
-def grafana_sql(query: str, start: datetime, end: datetime, variables: dict[str, str]) -> str:
-    """Grafana's PostgreSQL macros for a time range, then dashboard variables."""
-
-    def moment(at: datetime) -> str:
-        return "'" + at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") + "'"
-
-    query = re.sub(
-        r"\$__timeFilter\(([^)]+)\)",
-        lambda m: f"{m.group(1).strip()} BETWEEN {moment(start)} AND {moment(end)}",
-        query,
-    )
-    query = query.replace("$__timeFrom()", moment(start)).replace("$__timeTo()", moment(end))
-    return expand(query, {}, variables)
-
-
 def _seed(url: str, work: Path) -> None:
     """What the panels read besides the history: two injected incidents, the exporter's KPI
     state caught up, an audited user creation and an acknowledged incident."""
@@ -144,7 +131,8 @@ def _as_grafana(url: str) -> psycopg.Connection[Any]:
 def _run(url: str, query: str) -> tuple[list[str], list[tuple[Any, ...]]]:
     end = datetime.now(UTC) + timedelta(minutes=1)
     with _as_grafana(url) as conn:
-        cursor = conn.execute(grafana_sql(query, end - timedelta(hours=24), end, {}))
+        window = Window((end - timedelta(hours=24)).timestamp(), end.timestamp())
+        cursor = conn.execute(expand_sql(query, window, {}))
         columns = [c.name for c in cursor.description or []]
         return columns, cursor.fetchall()
 
