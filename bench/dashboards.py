@@ -183,13 +183,13 @@ def versions(url: str, prometheus: str, data_dir: Path) -> None:
     print(f"TSDB {data_dir}: {tsdb_counts(data_dir, prometheus)}")
 
 
-def history_end(url: str) -> float:
-    """The history's last moment: its newest transaction (the TSDB ends with it)."""
-    with psycopg.connect(url) as conn:
-        found = conn.execute("SELECT max(created_at) FROM platform.transactions").fetchone()
-    if not found or found[0] is None:
-        raise SystemExit("the history database holds no transactions")
-    return float(found[0].timestamp())
+def data_end(data_dir: Path) -> float:
+    """The served data's last moment (its newest block's end): a dashboard opened then
+    shows ranges ending there, and the history's rows reach it too."""
+    ends = [json.loads(meta.read_text())["maxTime"] for meta in data_dir.glob("*/meta.json")]
+    if not ends:
+        raise SystemExit(f"{data_dir} holds no Prometheus blocks")
+    return float(max(ends)) / 1000
 
 
 def tsdb(url: str, scale: str, rebuild: bool) -> Path:
@@ -208,10 +208,8 @@ def tsdb(url: str, scale: str, rebuild: bool) -> Path:
 async def measure(
     url: str, prometheus: str, args: argparse.Namespace, boards: list[dict[str, Any]]
 ) -> list[Series]:
-    end = history_end(url)
-    print(
-        f"ranges end at the history's end, {datetime.fromtimestamp(end, UTC):%Y-%m-%d %H:%M:%S} UTC"
-    )
+    end = data_end(args.data_dir)
+    print(f"ranges end at the data's end, {datetime.fromtimestamp(end, UTC):%Y-%m-%d %H:%M:%S} UTC")
     sources = datasources()
     results = []
     async with grafana_pool(url) as pool, httpx.AsyncClient(timeout=300) as http:
@@ -292,6 +290,7 @@ def main(argv: list[str] | None = None) -> None:
         else:
             # A history built afresh has new series: the kept TSDB would be another history's.
             data_dir = tsdb(url, args.scale, args.rebuild_tsdb or not reused)
+        args.data_dir = data_dir
         with serve(data_dir) as prometheus:
             wait_compacted(prometheus)
             versions(url, prometheus, data_dir)
