@@ -227,7 +227,7 @@ async def grafana_pool(url: str) -> AsyncIterator[AsyncConnectionPool]:
         url,
         min_size=POSTGRES_CONNECTIONS,
         max_size=POSTGRES_CONNECTIONS,
-        kwargs={"autocommit": True, "application_name": "opsdeck-bench-grafana"},
+        kwargs={"autocommit": True, "application_name": "bench-grafana"},
         configure=_as_grafana,
         open=False,
     )

@@ -214,7 +214,7 @@ def opsdeck_at(run: RateRun, rate: float, settings: Settings) -> RateRow:
     try:
         with run.traffic(rate, ""):
             alone = run.window(SIMULATOR)
-            opsdeck = Opsdeck(run.url, run.logs / f"opsdeck-rate-{rate:g}.log")
+            opsdeck = Opsdeck(run.url, run.logs / f"exporter-rate-{rate:g}.log")
             result = _opsdeck_beside(run, rate, opsdeck, alone)
         stopped = time.time()
         wait_for(lambda: opsdeck.caught_up(stopped + 1), 900, "opsdeck to fold the last traffic")

@@ -47,6 +47,15 @@ OTHER_NAMES: dict[str, dict[str, str]] = {
     },
     "bench/exporter.py": {PREFIX: "a log file's name"},
     "bench/simulator.py": {"opsdeck-bench-": "a temporary directory's prefix"},
+    "bench/modelled.py": {
+        "opsdeck-exporter": "a Prometheus job of the modelled series",
+        "opsdeck-api": "a Prometheus job of the modelled series",
+        "opsdeck-worker": "a Prometheus job of the modelled series",
+    },
+    "bench/prometheus_history.py": {
+        "opsdeck-exporter": "the Prometheus job of the replayed KPI series",
+        PREFIX: "the prefix of opsdeck's Prometheus jobs",
+    },
 }
 
 
