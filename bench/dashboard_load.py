@@ -19,7 +19,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx
 import psycopg
@@ -80,15 +80,13 @@ class Load:
     panels: tuple[PanelTime, ...]
 
 
-class Backends:
+class Backends(Protocol):
     """Where a load's requests go: ``execute`` runs a panel's query, ``fetch`` a query
     variable's request (returning the answer's ``data``); both raise :class:`QueryFailed`."""
 
-    async def execute(self, query: Query) -> None:
-        raise NotImplementedError
+    async def execute(self, query: Query) -> None: ...
 
-    async def fetch(self, request: VariableRequest) -> Any:
-        raise NotImplementedError
+    async def fetch(self, request: VariableRequest) -> Any: ...
 
 
 async def resolve_variables(
@@ -180,7 +178,7 @@ def _data(response: httpx.Response) -> Any:
     return body["data"]
 
 
-class Grafana(Backends):
+class Grafana:
     """PromQL to a real Prometheus (POST, the datasource's ``httpMethod``) and SQL to a
     real PostgreSQL through a pool connected as Grafana's read-only role."""
 

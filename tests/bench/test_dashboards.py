@@ -16,7 +16,6 @@ import httpx
 import pytest
 
 from bench.dashboard_load import (
-    Backends,
     Grafana,
     Load,
     LoadFailed,
@@ -112,7 +111,7 @@ def test_a_panels_queries_go_out_together() -> None:
     assert [q.query.ref for q in panel.queries] == ["A", "B", "C"]
 
 
-class Scripted(Backends):
+class Scripted:
     """Queries that take the seconds their expression names, or fail when it says so."""
 
     def __init__(self, fetch_seconds: float = 0.0) -> None:
