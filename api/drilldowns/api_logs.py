@@ -51,15 +51,15 @@ async def search_plan(
     """How a search page is read: walking the range newest first, or collecting the
     matches from the GIN index; the first plan gets a time budget, the other follows.
 
-    The planner cannot cost the document expression (each walked row builds its document
-    anew, unless the prefilter spares it) and multiplies the frequencies of words that occur
-    together, so the choice is made here. Walking to a page's end costs about R x limit / M
-    rows, M the matches inside the range (bounded by the rarest word's estimate). Collecting
-    costs a row fetch per match, and the index knows no time: it hands over the matches of
-    every day, the range is checked on each. A word common over 30 days but rare today is
-    cheap to walk to and dear to collect; the planner's estimate for a word it has no
-    statistics for, though, grows with the table. So the index goes first only when both
-    the matches in the range and those at any time say so."""
+    The planner multiplies the frequencies of words that occur together and cannot tell a
+    word common today from one common a month ago, so the choice is made here. Walking to
+    a page's end costs about R x limit / M rows, M the matches inside the range (bounded by
+    the rarest word's estimate). Collecting costs a row fetch per match, and the index
+    knows no time: it hands over the matches of every day, the range is checked on each. A
+    word common over 30 days but rare today is cheap to walk to and dear to collect; the
+    planner's estimate for a word it has no statistics for, though, grows with the table.
+    So the index goes first only when both the matches in the range and those at any time
+    say so."""
     filters = request.filters
     if "q" not in filters:
         return [()]
@@ -74,9 +74,10 @@ async def search_plan(
 
 
 def search_patterns(query: str) -> dict[str, Any]:
-    """Substrings every match must contain: the ASCII words of the query's positive terms.
-    A lexeme the 'simple' parser matches is the lowercased text it came from, so each of
-    its alphanumeric pieces occurs in the document; an OR query needs none of them."""
+    """The words whose matches bound a search's (the plan's estimates take the rarest): the
+    ASCII words of the query's positive terms, as substrings. A lexeme the 'simple' parser
+    matches is the lowercased text it came from, so each of its alphanumeric pieces occurs
+    in every match; an OR query has none that every match holds."""
     words = query.replace('"', " ").split()
     if any(w.lower() == "or" for w in words):
         return {"q_patterns": ["%"]}

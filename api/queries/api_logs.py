@@ -5,48 +5,11 @@ from __future__ import annotations
 
 from api.queries.listing import Listing
 
-SEARCH_TEXT = (
-    "l.request_id || ' ' || coalesce(l.request_body, '') || ' ' "
-    "|| coalesce(l.response_body, '') || ' ' || coalesce(l.error_message, '')"
-)
-# What the search document leaves out, in order: the values of JSON name and phone fields,
-# emails (also "%40"-encoded), card-like digit runs, IPv4 and IPv6 addresses, phones with
-# and without "+" (api.pii masks the same for display). A search can then neither find nor
-# miss a masked value: asking whether someone's email or card is in a body tells nothing.
-PII_PATTERNS = (
-    (
-        r'"(name|first_name|last_name|full_name|given_name|family_name|customer_name|'
-        r"billing_name|cardholder_name|card_holder_name|holder_name|account_name|"
-        r"account_holder_name|phone|phone_number|mobile|mobile_number|telephone|tel)"
-        r'"\s*:\s*("([^"\\]|\\.)*"|\+?[0-9][0-9 ()-]*)',
-        "gi",
-    ),
-    (r"[A-Za-z0-9._%+-]+(@|%40)[A-Za-z0-9.-]+", "g"),
-    (r"[0-9]([ -]?[0-9]){8,18}", "g"),
-    (r"[0-9]{1,3}(\.[0-9]{1,3}){3}", "g"),
-    (r"[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,7}", "g"),
-    (r"\+[0-9][0-9 ()-]{6,18}[0-9]", "g"),
-    (r"\(?[0-9]{2,5}\)?[ .-][0-9]{3,4}[ .-]?[0-9]{3,4}", "g"),
-)
-
-
-def _scrubbed(text: str) -> str:
-    for pattern, flags in PII_PATTERNS:
-        # Doubled: every query binds parameters, so a literal percent sign is written %%.
-        text = f"regexp_replace({text}, '{pattern.replace('%', '%%')}', ' ', '{flags}')"
-    return text
-
-
-# The request id and the scrubbed bodies and message. Repeats the expression of the
-# api_logs_search_masked GIN index (0018_masked_search) exactly, so the planner matches it.
-SEARCH_DOCUMENT = (
-    "to_tsvector('simple'::regconfig, l.request_id || ' ' || "
-    + _scrubbed(
-        "coalesce(l.request_body, '') || ' ' || coalesce(l.response_body, '') || ' ' "
-        "|| coalesce(l.error_message, '')"
-    )
-    + ")"
-)
+# The request id and the bodies and message with PII removed, stored in the row when it is
+# written (0018_masked_search defines it, 0026_stored_search_document stores it) under the
+# api_logs_search_document GIN index. A search can neither find nor miss a masked value:
+# asking whether someone's email or card is in a body tells nothing.
+SEARCH_DOCUMENT = "l.search_document"
 LOG_COLUMNS = (
     "l.id, l.request_id, l.started_at, l.method, l.path, l.route, l.status_code, l.duration_ms, "
     "l.api_key_id, l.account_id, host(l.ip_address) AS ip_address, l.livemode, l.api_version, "
@@ -74,13 +37,11 @@ API_LOGS = Listing(
         "error_type": "l.error_type = %(error_type)s",
         "min_duration_ms": "l.duration_ms >= %(min_duration_ms)s",
         "livemode": "l.livemode = %(livemode)s",
-        # The GIN index answers rare terms. For common ones the planner walks the time
-        # index instead; the ILIKE ALL prefilter (every positive word of the query as a
-        # substring, see api.drilldowns.api_logs.search_patterns) is cheap, so it runs
-        # first and spares most rows the cost of building their document.
+        # The GIN index answers rare terms; for common ones the planner walks the time
+        # index instead (api.drilldowns.api_logs.search_plan). Either way a candidate row's
+        # stored document is read, never built.
         "q": (
-            f"(({SEARCH_TEXT}) ILIKE ALL (%(q_patterns)s) "
-            f"AND {SEARCH_DOCUMENT} @@ websearch_to_tsquery('simple'::regconfig, %(q)s) "
+            f"({SEARCH_DOCUMENT} @@ websearch_to_tsquery('simple'::regconfig, %(q)s) "
             "OR l.request_id = %(q)s)"
         ),
     },
@@ -102,8 +63,8 @@ SEARCH_ESTIMATE_ALL_TIME = (
     f"WHERE {SEARCH_DOCUMENT} @@ websearch_to_tsquery('simple'::regconfig, %(q)s)"
 )
 # Rare terms: collect the matches from the GIN index, then sort them. Common terms: walk an
-# index in time order, newest first, where the cheap substring prefilter spares most rows
-# the document's cost, and stop at the page's end (never a scan of the whole range).
+# index in time order, newest first, checking each row's stored document, and stop at the
+# page's end (never a scan of the whole range).
 FROM_THE_INDEX = ("SET LOCAL enable_indexscan = off",)
 ALONG_THE_TIME = (
     "SET LOCAL enable_bitmapscan = off",

@@ -473,7 +473,7 @@ async def test_grafana_double_booking_link(api: Harness) -> None:
         "bookings_77",
     ],
 )
-async def test_search_prefilter_never_drops_a_match(api: Harness, q: str) -> None:
+async def test_search_never_drops_a_match(api: Harness, q: str) -> None:
     expected = _sql_ids(
         api,
         "SELECT id FROM platform.api_logs l WHERE started_at > now() - interval '3 days' AND livemode "

@@ -55,7 +55,7 @@ BODIES = (
 )
 
 
-def _masked_document() -> str:
+def masked_document() -> str:
     scrubbed = BODIES
     for pattern, flags in PII_PATTERNS:
         scrubbed = f"regexp_replace({scrubbed}, '{pattern}', ' ', '{flags}')"
@@ -112,7 +112,7 @@ def upgrade() -> None:
         op.execute("DROP INDEX IF EXISTS platform.api_logs_search")
         op.execute(
             "CREATE INDEX IF NOT EXISTS api_logs_search_masked ON platform.api_logs "
-            f"USING gin ({_masked_document()})"
+            f"USING gin ({masked_document()})"
         )
 
 
