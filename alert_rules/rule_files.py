@@ -122,6 +122,11 @@ def rule_files(settings: Settings) -> dict[Path, dict[str, Any]]:
                     "interval": rec.WINDOWS_INTERVAL,
                     "rules": _records(rec.windows(settings.thresholds)),
                 },
+                {
+                    "name": rec.SELF_GROUP,
+                    "interval": rec.SELF_INTERVAL,
+                    "rules": _records(rec.self_watch()),
+                },
             ]
         },
         ALERTS_FILE: {

@@ -27,6 +27,8 @@ from core.settings import Thresholds
 FAST_GROUP = "opsdeck-kpi-recording"
 WINDOWS_GROUP = "opsdeck-kpi-windows"
 WINDOWS_INTERVAL = "1m"
+SELF_GROUP = "opsdeck-self-recording"
+SELF_INTERVAL = "1m"
 
 BOOKINGS_PER_MINUTE = "opsdeck:bookings_confirmed:per_minute"
 BOOKINGS_BASELINE = "opsdeck:bookings_confirmed:per_minute:avg1h"
@@ -53,6 +55,9 @@ CHARGEBACKS_30D = "opsdeck:chargebacks_live:increase30d"
 SUCCEEDED_30D = "opsdeck:payments_succeeded_live:increase30d"
 CHARGEBACK_RATE_30D = "opsdeck:chargeback_rate_live:ratio30d"
 TIME_TO_RESOLVE_24H = "opsdeck:support_ticket_resolution_seconds:avg24h"
+
+API_HTTP_RATE = "opsdeck:api_http_requests:rate5m"
+API_HTTP_DURATION_BUCKETS = "opsdeck:api_http_request_duration_seconds_bucket:rate5m"
 
 
 @dataclass(frozen=True)
@@ -141,6 +146,24 @@ def windows(t: Thresholds) -> tuple[Recording, ...]:
             TIME_TO_RESOLVE_24H,
             "sum(increase(opsdeck_support_ticket_resolution_seconds_sum[24h]))"
             " / sum(increase(opsdeck_support_ticket_resolution_seconds_count[24h])) > 0",
+        ),
+    )
+
+
+def self_watch() -> tuple[Recording, ...]:
+    """Every minute: opsdeck's own API requests by route and status class, and its duration
+    buckets by route, for the panels that draw them over weeks. The raw series are per
+    route, method and status class, scraped every 15 s: over 30 days a panel read about
+    70 M samples to draw 1,600 points, where these hold a quarter of the samples of fewer
+    series (the panels average them over their ``$__rate_interval``)."""
+    return (
+        Recording(
+            API_HTTP_RATE,
+            "sum by (route, status_class) (rate(opsdeck_api_http_requests_total[5m]))",
+        ),
+        Recording(
+            API_HTTP_DURATION_BUCKETS,
+            "sum by (route, le) (rate(opsdeck_api_http_request_duration_seconds_bucket[5m]))",
         ),
     )
 

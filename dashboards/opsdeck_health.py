@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from core import recording_rules as rec
 from dashboards.links import Link, drilldown
 from dashboards.panels import GREEN, ORANGE, RED, chart, query, size, steps, tile
 from dashboards.render import frame
@@ -13,7 +14,7 @@ from dashboards.sdk import dash
 
 UID = "opsdeck-self"
 TITLE = "opsdeck / opsdeck itself"
-API = "opsdeck_api_http_requests_total"
+FIVE_XX = '{status_class="5xx"}'
 NOTIFICATIONS_FAILED = "alertmanager_notifications_failed_total"
 
 
@@ -53,8 +54,9 @@ def build(*, api_url: str) -> Any:
     )
     rate = chart(
         "API Request Rate",
-        "Requests per second to opsdeck's own API, by route.",
-        [query(f"sum by (route) (rate({API}[$__rate_interval]))", "{{route}}")],
+        "Requests per second to opsdeck's own API, by route (the 5-minute rate, averaged "
+        "over each point's interval).",
+        [query(f"sum by (route) ({_rate()})", "{{route}}")],
         unit="reqps",
         links=[incidents],
     )
@@ -63,8 +65,7 @@ def build(*, api_url: str) -> Any:
         "Share of opsdeck API requests answered with 5xx, by route.",
         [
             query(
-                f'sum by (route) (rate({API}{{status_class="5xx"}}[$__rate_interval]))'
-                f" / sum by (route) (rate({API}[$__rate_interval]))",
+                f"sum by (route) ({_rate(FIVE_XX)}) / sum by (route) ({_rate()})",
                 "{{route}}",
             )
         ],
@@ -77,7 +78,7 @@ def build(*, api_url: str) -> Any:
         [
             query(
                 "histogram_quantile(0.95, sum by (route, le) "
-                "(rate(opsdeck_api_http_request_duration_seconds_bucket[$__rate_interval])))",
+                f"(avg_over_time({rec.API_HTTP_DURATION_BUCKETS}[$__rate_interval])))",
                 "{{route}}",
             )
         ],
@@ -100,6 +101,11 @@ def build(*, api_url: str) -> Any:
     for panel in _self_watch(incidents):
         board = board.with_panel(panel)
     return board
+
+
+def _rate(selector: str = "") -> str:
+    """The API's recorded request rate, averaged over the panel's point."""
+    return f"avg_over_time({rec.API_HTTP_RATE}{selector}[$__rate_interval])"
 
 
 def _self_watch(incidents: Link) -> list[Any]:
