@@ -11,7 +11,8 @@ batch disabled (too many failures in a row, or gone) is disabled with its delive
 and an incident opened, under the worker's actor ``<WORKER>:<host>:<pid>``.
 :meth:`Outcomes.drain` records what is left before the worker stops, for as long as
 ``shutdown_grace_seconds`` allows; what it cannot record is retried by another worker once
-the leases expire.
+the leases expire. One batch is recorded at a time: the periodic run and the drain overlap
+while the worker stops, and a batch recorded twice would log its attempts twice.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class Outcomes:
         self.wakeup = wakeup
         self.pending: list[Result] = []
         self.failures = FailureReporter("record", log)
+        self.recording = asyncio.Lock()
 
     def __len__(self) -> int:
         return len(self.pending)
@@ -68,16 +70,22 @@ class Outcomes:
 
     async def record_some(self) -> bool:
         """Record the oldest batch; False (after a pause) when the database failed."""
-        batch = self.pending[:RECORD_BATCH]
-        try:
-            async with self.ops.connection(timeout=RECORD_TIMEOUT_SECONDS) as conn:
-                recorded = await record(conn, self.worker, batch, self.hooks)
-            self.failures.recovered()
-        except (psycopg.Error, TimeoutError) as exc:
-            self.failures.failed(exc)
+        async with self.recording:
+            batch = self.pending[:RECORD_BATCH]
+            if not batch:
+                return True
+            try:
+                async with self.ops.connection(timeout=RECORD_TIMEOUT_SECONDS) as conn:
+                    recorded = await record(conn, self.worker, batch, self.hooks)
+                self.failures.recovered()
+            except (psycopg.Error, TimeoutError) as exc:
+                self.failures.failed(exc)
+                recorded = None
+            else:
+                del self.pending[: len(batch)]
+        if recorded is None:
             await asyncio.sleep(RECORD_RETRY_SECONDS)
             return False
-        del self.pending[: len(batch)]
         self.wakeup.recorded_some()
         for endpoint_id, reason in recorded.disable:
             await self._disable(endpoint_id, reason)
