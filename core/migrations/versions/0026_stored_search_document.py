@@ -15,6 +15,7 @@ The column rewrites the table. Like ``0018``, this runs only where the platform 
 lives in this database; on a large live platform add the column and build the index by
 hand first (the definition is ``masked_document()`` of ``0018``), under the same names.
 Storage: about 165 bytes a row (1 M rows of the simulator's history: +164 MB beside 303 MB).
+The column keeps statistics of more lexemes than the default (:data:`STATISTICS`).
 
 Revision ID: 0026_stored_search_document
 Revises: 0018_masked_search
@@ -34,6 +35,12 @@ revision = "0026_stored_search_document"
 down_revision = "0018_masked_search"
 branch_labels = None
 depends_on = None
+# ANALYZE keeps ten times this many of the column's most common lexemes. At the default
+# (1,000 lexemes) a word the statistics do not know is estimated at 1 row in 3,000 (16,670
+# of 50 M): the planner then ANDs the matches of a request id with every row of the day in
+# the time index. At 10,000 the floor is ten times lower and the estimates of the words
+# that matter (a card's last four digits) come out right; ANALYZE reads 300,000 rows.
+STATISTICS = 1000
 
 
 def _masked_search() -> ModuleType:
@@ -60,6 +67,9 @@ def upgrade() -> None:
     op.execute(
         "ALTER TABLE platform.api_logs ADD COLUMN IF NOT EXISTS search_document tsvector "
         f"GENERATED ALWAYS AS ({document}) STORED"
+    )
+    op.execute(
+        f"ALTER TABLE platform.api_logs ALTER COLUMN search_document SET STATISTICS {STATISTICS}"
     )
     op.execute(
         "CREATE INDEX IF NOT EXISTS api_logs_search_document ON platform.api_logs "
