@@ -16,7 +16,7 @@ from api.drilldowns.spec import (
     Field,
     Filter,
     ListView,
-    Plans,
+    Planned,
     Rows,
     Section,
     Subject,
@@ -28,8 +28,8 @@ from api.runtime import Runtime
 from core.settings import ApiSettings
 
 REQUEST = Subject("api_log", "request_id")
-WORD = re.compile(r"[A-Za-z0-9]+")
-MAX_WORDS = 4
+LEXEME = re.compile(r"'(?:[^']|'')*'")  # as tsquery prints it, quotes doubled
+MAX_LEXEMES = 4
 
 
 async def _estimate(conn: AsyncConnection[Any], query: str, params: Mapping[str, Any]) -> float:
@@ -37,24 +37,38 @@ async def _estimate(conn: AsyncConnection[Any], query: str, params: Mapping[str,
     return float(row[0][0]["Plan"]["Plan Rows"]) if row else 0.0
 
 
-async def _rarest(conn: AsyncConnection[Any], query: str, filters: Mapping[str, Any]) -> float:
-    """The planner's estimate of the rows matching the query's rarest word (or the whole
-    query when it has no word to look for)."""
-    words = [w.strip("%") for w in filters.get("q_patterns", []) if w != "%"][:MAX_WORDS]
-    counts = [await _estimate(conn, query, {**filters, "q": word}) for word in words]
-    return max(1.0, min(counts or [await _estimate(conn, query, filters)]))
+async def _required(conn: AsyncConnection[Any], q: str) -> list[str]:
+    """The lexemes every match of ``q`` holds, quoted as to_tsquery reads them: those of the
+    part an index can answer, unless that part holds an OR."""
+    row = await (await conn.execute(sql.INDEXABLE, {"q": q})).fetchone()
+    tree = str(row[0]) if row else ""
+    return [] if "|" in tree else list(dict.fromkeys(LEXEME.findall(tree)))[:MAX_LEXEMES]
+
+
+async def _rarest(
+    conn: AsyncConnection[Any], query: str, filters: Mapping[str, Any], probes: list[str]
+) -> tuple[float, str | None]:
+    """The planner's estimate of the rows holding the rarest of ``probes``, and that probe;
+    without probes, of the rows matching the whole query."""
+    if not probes:
+        return max(1.0, await _estimate(conn, query, {**filters, "q_probe": None})), None
+    counts = [(await _estimate(conn, query, {**filters, "q_probe": p}), p) for p in probes]
+    count, probe = min(counts)
+    return max(1.0, count), probe
 
 
 async def search_plan(
     conn: AsyncConnection[Any], request: PageRequest, settings: ApiSettings
-) -> Plans:
+) -> Planned:
     """How a search page is read: walking the range newest first, or collecting the
-    matches from the GIN index; the first plan gets a time budget, the other follows.
+    matches from the GIN index; the first plan gets a time budget, the other follows. The
+    index is asked for the rarest lexeme every match holds (``q_probe``), and each
+    candidate's stored document is checked against the whole query.
 
     The planner multiplies the frequencies of words that occur together and cannot tell a
     word common today from one common a month ago, so the choice is made here. Walking to
     a page's end costs about R x limit / M rows, M the matches inside the range (bounded by
-    the rarest word's estimate). Collecting costs a row fetch per match, and the index
+    the rarest lexeme's estimate). Collecting costs a row fetch per match, and the index
     knows no time: it hands over the matches of every day, the range is checked on each. A
     word common over 30 days but rare today is cheap to walk to and dear to collect; the
     planner's estimate for a word it has no statistics for, though, grows with the table.
@@ -62,27 +76,22 @@ async def search_plan(
     say so."""
     filters = request.filters
     if "q" not in filters:
-        return [()]
-    in_range = await _rarest(conn, sql.SEARCH_ESTIMATE, filters)
+        return Planned([()])
+    probes = await _required(conn, str(filters["q"]))
+    in_range, _ = await _rarest(conn, sql.SEARCH_ESTIMATE, filters, probes)
     walked = await _estimate(conn, sql.RANGE_ESTIMATE, filters) * (request.limit + 1) / in_range
+    collected, probe = await _rarest(conn, sql.SEARCH_ESTIMATE_ALL_TIME, filters, probes)
+    binds = {"q_probe": probe}
     cost = settings.search_index_row_cost
-    if in_range * cost < walked:
-        collected = await _rarest(conn, sql.SEARCH_ESTIMATE_ALL_TIME, filters)
-        if collected * cost < walked:
-            return [sql.FROM_THE_INDEX, sql.ALONG_THE_TIME]
-    return [sql.ALONG_THE_TIME, sql.FROM_THE_INDEX]
+    if in_range * cost < walked and collected * cost < walked:
+        return Planned([sql.FROM_THE_INDEX, sql.ALONG_THE_TIME], binds)
+    return Planned([sql.ALONG_THE_TIME, sql.FROM_THE_INDEX], binds)
 
 
-def search_patterns(query: str) -> dict[str, Any]:
-    """The words whose matches bound a search's (the plan's estimates take the rarest): the
-    ASCII words of the query's positive terms, as substrings. A lexeme the 'simple' parser
-    matches is the lowercased text it came from, so each of its alphanumeric pieces occurs
-    in every match; an OR query has none that every match holds."""
-    words = query.replace('"', " ").split()
-    if any(w.lower() == "or" for w in words):
-        return {"q_patterns": ["%"]}
-    pieces = {p.lower() for w in words if not w.startswith("-") for p in WORD.findall(w)}
-    return {"q_patterns": [f"%{p}%" for p in sorted(pieces)] or ["%"]}
+def search_binds(query: str) -> dict[str, Any]:
+    """What a search binds beside the query: no probe (the index is asked for the whole
+    query) until a page's plan chooses one."""
+    return {"q_probe": None}
 
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -128,7 +137,7 @@ API_LOGS = ListView(
             "q",
             'full text: request id, bodies, error message ("quoted phrases", -not)',
             max_length=200,
-            derive=search_patterns,
+            derive=search_binds,
         ),
     ),
     sorts=("started_at", "duration_ms", "id"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from psycopg import AsyncConnection
@@ -25,7 +25,18 @@ Database = Literal["platform", "ops"]
 # Plans to try in order, each a list of SET LOCAL statements; all but the last run under
 # ApiSettings.search_plan_budget_seconds.
 Plans = Sequence[Sequence[str]]
-Planner = Callable[[AsyncConnection[Any], PageRequest, ApiSettings], Awaitable[Plans]]
+
+
+@dataclass(frozen=True)
+class Planned:
+    """What a view's planner decided for one page: the ``plans`` to try, and ``binds``,
+    values it chose for parameters of the page query (they replace the filters' own)."""
+
+    plans: Plans
+    binds: Mapping[str, Any] = field(default_factory=dict)
+
+
+Planner = Callable[[AsyncConnection[Any], PageRequest, ApiSettings], Awaitable[Planned]]
 TEXT_RE = re.compile(r"^[\x20-\x7e]*$")
 MAX_INT = 2**63 - 1
 
@@ -169,7 +180,8 @@ class ListView:
     page_sql: Callable[[PageRequest], tuple[str, dict[str, Any]]] | None = None
     export_sql: Callable[[PageRequest], tuple[str, dict[str, Any]]] | None = None
     key_types: tuple[FieldType, ...] = ("date-time", "integer")
-    # How a page query is planned, decided per request (search): SET LOCAL settings.
+    # How a page query is planned, decided per request (search): SET LOCAL settings, and
+    # parameter values the planner chose.
     plan: Planner | None = None
     # Conditions every page and export applies, bound from the settings (a threshold) and
     # never from the request: listing condition name -> value.

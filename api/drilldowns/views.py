@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import nullcontext, suppress
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -29,7 +30,15 @@ from api.drilldowns.csv_encoding import CsvEncoder
 from api.drilldowns.export_limits import DeadlineStreamingResponse, ExportSlots
 from api.drilldowns.params import ListParams, choice, cursor_scope, grafana_params, parse_list
 from api.drilldowns.plans import planned
-from api.drilldowns.spec import DetailView, ListView, Page, Section, Subject, record_schema
+from api.drilldowns.spec import (
+    DetailView,
+    ListView,
+    Page,
+    Planned,
+    Section,
+    Subject,
+    record_schema,
+)
 from api.live.page import live_page
 from api.pages import render as render_page
 from api.pii import Masker, PiiKind, mask_rows
@@ -85,14 +94,15 @@ def _page_request(runtime: Runtime, view: ListView, params: ListParams) -> PageR
 
 async def fetch_page(runtime: Runtime, view: ListView, params: ListParams) -> Page:
     request = _page_request(runtime, view, params)
-    query, args = view.query(request, export=False)
     budget_ms = max(1, int(runtime.api.search_plan_budget_seconds * 1000))
     async with (
         _pool(runtime, view).connection() as conn,
         conn.transaction() if view.plan else nullcontext(),
     ):
-        plans = await view.plan(conn, request, runtime.api) if view.plan else [()]
-        names, rows = await planned(conn, plans, budget_ms, query, args)
+        decided = await view.plan(conn, request, runtime.api) if view.plan else Planned([()])
+        chosen = replace(request, filters={**request.filters, **decided.binds})
+        query, args = view.query(chosen, export=False)
+        names, rows = await planned(conn, decided.plans, budget_ms, query, args)
     boundary = None
     if BOUNDARY in names:
         flag = names.index(BOUNDARY)

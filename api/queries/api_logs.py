@@ -38,30 +38,43 @@ API_LOGS = Listing(
         "min_duration_ms": "l.duration_ms >= %(min_duration_ms)s",
         "livemode": "l.livemode = %(livemode)s",
         # The GIN index answers rare terms; for common ones the planner walks the time
-        # index instead (api.drilldowns.api_logs.search_plan). Either way a candidate row's
-        # stored document is read, never built.
+        # index instead (api.drilldowns.api_logs.search_plan). The index is asked for
+        # %(q_probe)s, the query's rarest required lexeme when the plan chose one (a match
+        # holds it; asking for every lexeme of 'payment_intents 4242' walks the posting
+        # lists of 'payment' and 'intents' for nothing), else for the whole query. The
+        # whole query is then checked on each candidate's stored document: ts_match_vq is
+        # what @@ calls, written out so the planner does not send it to the index too.
         "q": (
-            f"({SEARCH_DOCUMENT} @@ websearch_to_tsquery('simple'::regconfig, %(q)s) "
+            f"({SEARCH_DOCUMENT} @@ coalesce(to_tsquery('simple'::regconfig, %(q_probe)s), "
+            "websearch_to_tsquery('simple'::regconfig, %(q)s)) "
+            f"AND ts_match_vq({SEARCH_DOCUMENT}, websearch_to_tsquery('simple'::regconfig, %(q)s)) "
             "OR l.request_id = %(q)s)"
         ),
     },
 )
 
-# The planner's own guesses (EXPLAIN only): rows in the range, and those matching a search.
+# The planner's own guesses (EXPLAIN only): rows in the range, and those holding a lexeme
+# (%(q_probe)s, as to_tsquery reads it) or matching the whole query (%(q)s) when it is NULL.
+PROBE = (
+    "coalesce(to_tsquery('simple'::regconfig, %(q_probe)s), "
+    "websearch_to_tsquery('simple'::regconfig, %(q)s))"
+)
 RANGE_ESTIMATE = (
     "EXPLAIN (FORMAT JSON) SELECT FROM platform.api_logs l "
     "WHERE l.started_at >= %(time_from)s AND l.started_at <= %(time_to)s"
 )
 SEARCH_ESTIMATE = (
     "EXPLAIN (FORMAT JSON) SELECT FROM platform.api_logs l "
-    f"WHERE {SEARCH_DOCUMENT} @@ websearch_to_tsquery('simple'::regconfig, %(q)s) "
+    f"WHERE {SEARCH_DOCUMENT} @@ {PROBE} "
     "AND l.started_at >= %(time_from)s AND l.started_at <= %(time_to)s"
 )
-# ... and matching at any time: what the GIN index hands over (the range is checked on each).
+# ... and at any time: what the GIN index hands over (the range is checked on each).
 SEARCH_ESTIMATE_ALL_TIME = (
-    "EXPLAIN (FORMAT JSON) SELECT FROM platform.api_logs l "
-    f"WHERE {SEARCH_DOCUMENT} @@ websearch_to_tsquery('simple'::regconfig, %(q)s)"
+    f"EXPLAIN (FORMAT JSON) SELECT FROM platform.api_logs l WHERE {SEARCH_DOCUMENT} @@ {PROBE}"
 )
+# The part of the query an index can answer, as text: its lexemes are required of every
+# match unless it holds an OR ('|'); 'T' when nothing is.
+INDEXABLE = "SELECT querytree(websearch_to_tsquery('simple'::regconfig, %(q)s))::text"
 # Rare terms: collect the matches from the GIN index, then sort them. Common terms: walk an
 # index in time order, newest first, checking each row's stored document, and stop at the
 # page's end (never a scan of the whole range).

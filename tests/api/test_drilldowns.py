@@ -471,6 +471,8 @@ async def test_grafana_double_booking_link(api: Harness) -> None:
         "declined or gateway",
         "INTERNAL  server",
         "bookings_77",
+        "payment_intents 'timeout'",  # a quote inside the lexemes the index is asked for
+        "c:\\temp timeout",
     ],
 )
 async def test_search_never_drops_a_match(api: Harness, q: str) -> None:
