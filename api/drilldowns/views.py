@@ -131,6 +131,13 @@ def _query_for(params: ListParams, view: ListView, **extra: Any) -> dict[str, An
     return query
 
 
+def _paging(query: dict[str, Any], params: ListParams, runtime: Runtime) -> dict[str, Any]:
+    """The list's query for its other pages: the page size too, when it is not the default."""
+    if params.limit == runtime.api.page_size_default:
+        return query
+    return {**query, "limit": params.limit}
+
+
 def _encode(query: Mapping[str, Any]) -> str:
     """A query string the same route reads back: booleans as ``true``/``false``."""
 
@@ -197,6 +204,7 @@ def list_html(view: ListView) -> Any:
         params, page, _, cursor = await _list_data(request, view)
         principal = principal_of(request)
         query = _query_for(params, view)
+        paging = _paging(query, params, runtime_of(request))
         zone = zone_of(request)
         matched = await count_matches(runtime_of(request), view, params)
         return render_page(
@@ -213,10 +221,10 @@ def list_html(view: ListView) -> Any:
                     params, view, zone, request.query_params.get("timezone")
                 ),
                 "partial": page.partial,
-                "next_url": f"/{view.name}?{_encode({**query, 'cursor': cursor})}"
+                "next_url": f"/{view.name}?{_encode({**paging, 'cursor': cursor})}"
                 if cursor
                 else None,
-                "first_url": f"/{view.name}?{_encode(query)}" if params.after else None,
+                "first_url": f"/{view.name}?{_encode(paging)}" if params.after else None,
                 "export_url": (
                     f"/api/v1/{view.name}/export?{_encode(query)}"
                     if principal.can(view.export_permission)

@@ -5,11 +5,12 @@ chargebacks, fraud, double bookings, stack traces, timelines), usage, and CSV ex
 from __future__ import annotations
 
 import csv
+import html
 import io
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx
 import pytest
@@ -451,6 +452,25 @@ async def test_detail_pages_show_the_mode_of_their_record(api: Harness) -> None:
     async with api.key_client(Role.SUPER_ADMIN) as client:
         assert "TEST MODE" in (await client.get(f"/payments/{test_payment}")).text
         assert "LIVE MODE" in (await client.get(f"/api-logs/{live_request}")).text
+
+
+def _page_link(page: str, label: str) -> dict[str, str]:
+    """The query of the list page's link named ``label``."""
+    found = re.search(r'<a href="([^"]*)"[^>]*>' + label, page)
+    assert found, f"no {label} link"
+    return dict(parse_qsl(urlsplit(html.unescape(found.group(1))).query))
+
+
+async def test_the_next_and_first_pages_keep_the_page_size(api: Harness) -> None:
+    async with api.key_client(Role.SUPER_ADMIN) as client:
+        following = _page_link((await client.get("/payments?from=now-3d&limit=3")).text, "Next")
+        assert following["limit"] == "3"
+        second = await client.get("/api/v1/payments", params=following)
+        assert second.status_code == 200, second.text
+        assert len(second.json()["data"]) == 3
+        again = (await client.get("/payments", params=following)).text
+        assert _page_link(again, "« First")["limit"] == "3"
+        assert "limit" not in _page_link((await client.get("/payments?from=now-3d")).text, "Next")
 
 
 async def test_grafana_double_booking_link(api: Harness) -> None:
