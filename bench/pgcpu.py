@@ -3,6 +3,7 @@ postmaster has collected from children that exited (parallel workers, closed bac
 
 from __future__ import annotations
 
+import argparse
 import os
 import threading
 import time
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+
+from core.database import libpq_url
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -149,3 +152,25 @@ def cpu_window(
         elapsed = time.monotonic() - started
         total = cpu_seconds(postmaster) - start_cpu
     return CpuWindow(total * 60 / elapsed, own.seconds() * 60 / elapsed)
+
+
+def main() -> None:
+    """One CPU window of DATABASE_URL's running server and of one application's backends,
+    printed: for a contender measured while it runs (one that never publishes a value)."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--application", required=True, help="application_name of its backends")
+    parser.add_argument("--seconds", type=float, default=60.0)
+    args = parser.parse_args()
+    if not os.environ.get("DATABASE_URL"):
+        parser.error("DATABASE_URL must name the running server to measure")
+    admin = libpq_url(os.environ["DATABASE_URL"])
+    window = cpu_window(postmaster_pid(admin), args.seconds, admin, args.application)
+    print(
+        f"{time.strftime('%H:%M:%S')} over {args.seconds:.0f} s: all of PostgreSQL "
+        f"{window.total:.2f} CPU s/min, {args.application}'s backends {window.own:.2f}",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from functools import partial
 
 import psycopg
 
 from bench.pgcpu import backend_cpu, cpu_window, postmaster_pid
+from tests.conftest import REPO
 
 BUSY = "SELECT count(*) FROM generate_series(1, 20000000)"
 
@@ -38,3 +42,26 @@ def test_cpu_window_sees_the_load_in_total_and_own(db_url: str) -> None:
         )
     assert window.own > 3.0  # CPU s/min: a backend busy for most of the window
     assert window.total >= window.own * 0.9
+
+
+def _measure(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "bench.pgcpu", "--application", "bench-cli", "--seconds", "1"]
+    environ = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    return subprocess.run(
+        argv,
+        check=False,
+        env={**environ, **env},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_the_command_measures_a_running_server_and_needs_one(db_url: str) -> None:
+    done = _measure({"DATABASE_URL": db_url})
+    assert done.returncode == 0, done.stderr
+    assert "CPU s/min, bench-cli's backends 0.00" in done.stdout
+    refused = _measure({})
+    assert refused.returncode == 2
+    assert "DATABASE_URL" in refused.stderr
