@@ -35,6 +35,7 @@ OTHER_NAMES: dict[str, dict[str, str]] = {
     "core/recording_rules.py": {
         "opsdeck-kpi-recording": "a Prometheus rule group",
         "opsdeck-kpi-windows": "a Prometheus rule group",
+        "opsdeck-self-recording": "a Prometheus rule group",
     },
     "exporters/http.py": {"opsdeck-exporter": "the HTTP Server header of /metrics"},
     "gateway/signing.py": {"opsdeck-webhooks/1": "the User-Agent of outbound webhooks"},
