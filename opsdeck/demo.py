@@ -410,27 +410,40 @@ class Demo:
         self.say("Ctrl-C stops everything.")
 
     def _watch(self, stop: threading.Event) -> int:
-        last_status = time.monotonic()
+        """Wait for Ctrl-C, or for a service to exit. The first traffic line comes as soon as
+        the simulator's first transaction is in, then one every ``STATUS_EVERY_SECONDS``."""
+        last_line = time.monotonic()
+        traffic_shown = False
         while not stop.wait(0.5):
             exited = self.supervisor.exited()
             if exited is not None:
                 service, status = exited
                 self.say(f"{service.name} exited with status {status}; see {service.log_file}")
                 return 1
-            if time.monotonic() - last_status >= STATUS_EVERY_SECONDS:
-                last_status = time.monotonic()
-                self._print_traffic()
+            due = time.monotonic() - last_line >= STATUS_EVERY_SECONDS
+            if due or not traffic_shown:
+                transactions = self._print_traffic(only_if_any=not due)
+                if transactions is not None:
+                    last_line = time.monotonic()
+                    traffic_shown = traffic_shown or transactions > 0
         return 0
 
-    def _print_traffic(self) -> None:
+    def _print_traffic(self, only_if_any: bool) -> int | None:
+        """Print the last minute's traffic and return its transactions; print nothing and
+        return None when ``only_if_any`` and there were none."""
         try:
             with connect(self.plan.urls["platform"], application_name=DEMO) as conn:
                 row = conn.execute(RECENT_TRAFFIC).fetchone() or (0, 0, 0)
         except Exception as exc:  # noqa: BLE001 - a status line must never stop the demo
+            if only_if_any:
+                return None
             self.say(f"traffic: cannot read the database ({exc})")
-            return
+            return 0
         tx, bookings, api = (int(v) for v in row)
+        if only_if_any and tx == 0:
+            return None
         self.say(
             f"traffic: {tx:,} transactions, {bookings:,} bookings, {api:,} API requests "
             "in the last minute"
         )
+        return tx
