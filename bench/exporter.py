@@ -4,13 +4,16 @@ For each scale (simulator history of 30 days) and each contender -- opsdeck's ex
 query-exporter 5.0.2 with the plain SQL run on every scrape, and the same scheduled every
 15 s -- it measures, with live traffic running: scrape latency p50/p99, freshness p50/p99
 (a marker row inserted, /metrics polled every 50 ms until it counts), PostgreSQL CPU
-seconds per minute of steady state (above the traffic's own, and that of the contender's own
-backends, found by application_name), and exporter RSS. Then it
+seconds per minute of steady state (above the traffic's own; that of the contender's own
+backends, found by application_name; and its reads: PostgreSQL 18's io workers above the
+same load without it), and exporter RSS. Then it
 stops the traffic and checks every opsdeck value against the plain SQL; any difference
 fails the run. With ``--idle`` seconds (the default: 60), opsdeck and query-exporter every
 15 s are measured again with no traffic at all (CPU above PostgreSQL's own with nothing
 connected, then freshness of markers inserted into the idle platform), and each row says
-how many times opsdeck's own backends' CPU the contender's cost under the same load.
+how many times opsdeck's cost (own backends and reads) the contender's is under the same
+load. A query-exporter that publishes nothing within ``--give-up`` seconds is measured while
+its queries run, with freshness "never".
 
     python -m bench.exporter --scales medium,large
 
@@ -67,17 +70,29 @@ class Result:
     freshness: list[float] = field(default_factory=list)
     cpu_per_minute: float = 0.0  # PostgreSQL's CPU s/min above the traffic's own
     own_cpu_per_minute: float = 0.0  # the CPU s/min of the contender's own backends
+    reads_cpu_per_minute: float = 0.0  # the io workers' CPU s/min above the baseline's
     rss_mib: float = 0.0
     note: str = ""
 
-    def measure_cpu(self, window: CpuWindow, baseline: float) -> None:
-        self.cpu_per_minute = window.total - baseline
+    def measure_cpu(self, window: CpuWindow, baseline: CpuWindow) -> None:
+        """Figures from ``window``, taken with the contender running, against ``baseline``,
+        taken without it under the same load (the traffic alone, or nothing connected).
+
+        PostgreSQL 18's io workers do every client's reads; what they spend above the
+        baseline is the contender's reads, so they count in its cost."""
+        self.cpu_per_minute = window.total - baseline.total
         self.own_cpu_per_minute = window.own
+        self.reads_cpu_per_minute = max(0.0, window.io - baseline.io)
+
+    @property
+    def cost(self) -> float:
+        """The contender's PostgreSQL CPU s/min: its own backends and its reads."""
+        return self.own_cpu_per_minute + self.reads_cpu_per_minute
 
 
 def cost_ratio(other: Result, opsdeck: Result) -> float:
-    """How many times opsdeck's the PostgreSQL CPU of ``other``'s own backends is."""
-    return other.own_cpu_per_minute / max(opsdeck.own_cpu_per_minute, 1e-3)
+    """How many times opsdeck's cost ``other``'s PostgreSQL cost is."""
+    return other.cost / max(opsdeck.cost, 1e-3)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -366,21 +381,24 @@ def run_scale(admin_url: str, scale: str, args: argparse.Namespace, logs: Path) 
     serial = [int(time.time()) % 100_000]
     run = Run(admin_url, url, postmaster, args, serial)
     results: list[Result] = []
-    quiet = 0.0
+    quiet = CpuWindow(0.0, 0.0)
     if args.idle:
-        quiet = run.cpu(TRAFFIC_APPLICATION, args.idle).total
-        print(f"[{scale}] nothing connected: {quiet:.2f} PostgreSQL CPU s/min", flush=True)
+        quiet = run.cpu(TRAFFIC_APPLICATION, args.idle)
+        print(
+            f"[{scale}] nothing connected: {quiet.total:.2f} PostgreSQL CPU s/min "
+            f"(io workers {quiet.io:.2f})",
+            flush=True,
+        )
     with traffic(url, args.rate, logs / f"traffic-{scale}.log"):
         alone = run.cpu(TRAFFIC_APPLICATION, args.steady)
-        baseline = alone.total
         print(
-            f"[{scale}] traffic alone: {baseline:.2f} PostgreSQL CPU s/min "
-            f"({alone.own:.2f} in the traffic's own backends)",
+            f"[{scale}] traffic alone: {alone.total:.2f} PostgreSQL CPU s/min "
+            f"({alone.own:.2f} in the traffic's own backends, io workers {alone.io:.2f})",
             flush=True,
         )
 
         opsdeck = Opsdeck(url, logs / f"opsdeck-{scale}.log")
-        results.append(opsdeck_under_traffic(opsdeck, run, baseline, scale))
+        results.append(opsdeck_under_traffic(opsdeck, run, alone, scale))
 
     try:
         stopped = time.time()
@@ -397,21 +415,21 @@ def run_scale(admin_url: str, scale: str, args: argparse.Namespace, logs: Path) 
         for interval in (15, None):
             qe = QueryExporter(binary, url, interval, settings, logs / f"qe-{scale}-{interval}.log")
             try:
-                wait_for(qe.has_values, 3600, f"{qe.name} to publish")
-                results.append(under_traffic(qe, interval, run, baseline))
+                published = publishes(qe, args.give_up)
+                results.append(under_traffic(qe, interval, run, alone, published))
             finally:
                 qe.stop()
     if args.idle:
         qe = QueryExporter(binary, url, 15, settings, logs / f"qe-{scale}-idle.log")
         try:
-            wait_for(qe.has_values, 3600, f"{qe.name} to publish")
+            wait_for(qe.has_values, args.give_up, f"{qe.name} to publish")
             results.append(idle(qe, QE_APPLICATION, run, quiet))
         finally:
             qe.stop()
     return results
 
 
-def opsdeck_under_traffic(opsdeck: Opsdeck, run: Run, baseline: float, scale: str) -> Result:
+def opsdeck_under_traffic(opsdeck: Opsdeck, run: Run, baseline: CpuWindow, scale: str) -> Result:
     args = run.args
     catch_up = wait_for(lambda: opsdeck.caught_up(time.time() - 2), 3600, "opsdeck to catch up")
     start = "from its saved state" if args.keep_state else "from nothing"
@@ -425,13 +443,33 @@ def opsdeck_under_traffic(opsdeck: Opsdeck, run: Run, baseline: float, scale: st
     return result
 
 
-def under_traffic(qe: QueryExporter, interval: int | None, run: Run, baseline: float) -> Result:
+def publishes(qe: QueryExporter, give_up: float) -> bool:
+    """Whether ``qe`` publishes its first values within ``give_up`` seconds. One that does
+    not (its first cycle outlasting its queries' timeout at ``large``) is still measured."""
+    started = time.monotonic()
+    while time.monotonic() - started < give_up:
+        if qe.has_values():
+            return True
+        time.sleep(0.5)
+    print(f"  {qe.name}: no value published within {give_up:.0f} s", flush=True)
+    return False
+
+
+def under_traffic(
+    qe: QueryExporter, interval: int | None, run: Run, baseline: CpuWindow, published: bool
+) -> Result:
+    """``qe`` under traffic. One that never published is measured while its queries run:
+    its CPU, its scrapes (of no values), and freshness "never"."""
     args = run.args
     result = Result(qe.name)
     if interval:
         result.measure_cpu(run.cpu(QE_APPLICATION, args.steady), baseline)
         result.scrapes = time_scrapes(qe, args.scrapes, budget=600)
-        result.freshness = freshness(qe, run.url, args.qe_markers, run.serial, args.give_up)
+        result.freshness = (
+            freshness(qe, run.url, args.qe_markers, run.serial, args.give_up)
+            if published
+            else [math.inf]
+        )
     else:
         # Prometheus scrapes every 15 s; each scrape runs every query.
         load = partial(time_scrapes, qe, 1, 0, pace=15.0)
@@ -445,7 +483,7 @@ def under_traffic(qe: QueryExporter, interval: int | None, run: Run, baseline: f
     return result
 
 
-def idle(contender: Contender, application: str, run: Run, quiet: float) -> Result:
+def idle(contender: Contender, application: str, run: Run, quiet: CpuWindow) -> Result:
     """``contender`` with no traffic: the CPU window first (after the settling of what the
     traffic left, autovacuum included), then markers into the idle platform."""
     args = run.args
@@ -487,7 +525,8 @@ def check_values(opsdeck: Opsdeck, url: str, settings: Settings, scale: str) -> 
 
 HEADER = (
     f"{'exporter':<30}{'load':<9}{'scrapes':>8}{'p50 ms':>10}{'p99 ms':>10}{'fresh p50 s':>12}"
-    f"{'fresh p99 s':>12}{'PG CPU s/min':>14}{'own s/min':>11}{'x opsdeck':>11}{'RSS MiB':>9}"
+    f"{'fresh p99 s':>12}{'PG CPU s/min':>14}{'own s/min':>11}{'reads s/min':>13}{'x opsdeck':>11}"
+    f"{'RSS MiB':>9}"
 )
 
 
@@ -498,7 +537,7 @@ def row(r: Result, opsdeck: Result | None = None) -> str:
         f"{r.name:<30}{r.load:<9}{len(r.scrapes):>8}{pct(r.scrapes, 0.5) * 1000:>10.1f}"
         f"{pct(r.scrapes, 0.99) * 1000:>10.1f}{pct(r.freshness, 0.5):>12.2f}"
         f"{pct(r.freshness, 0.99):>12.2f}{r.cpu_per_minute:>14.2f}"
-        f"{r.own_cpu_per_minute:>11.2f}{ratio:>11}{r.rss_mib:>9.0f}"
+        f"{r.own_cpu_per_minute:>11.2f}{r.reads_cpu_per_minute:>13.2f}{ratio:>11}{r.rss_mib:>9.0f}"
     )
 
 
@@ -514,7 +553,8 @@ def report(scale: str, results: list[Result]) -> None:
     print(f"\n{scale}: scrape latency, freshness and PostgreSQL cost, with live traffic and idle")
     print(
         "(PG CPU: all of PostgreSQL above the traffic alone, or idle above nothing connected;"
-        " own: the contender's backends; x opsdeck: own against opsdeck's own, same load)"
+        " own: the contender's backends; reads: the io workers above the same load without it;"
+        " x opsdeck: own + reads against opsdeck's, same load)"
     )
     print(HEADER)
     for line in table(results):

@@ -8,7 +8,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,34 +62,41 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
+# The processes a ``BackendCpu`` follows, as a query of their pids.
+CLIENT_PIDS = (
+    "SELECT pid FROM pg_stat_activity WHERE application_name = %(name)s "
+    "OR leader_pid IN (SELECT pid FROM pg_stat_activity WHERE application_name = %(name)s)"
+)
+# PostgreSQL 18 reads through io worker processes (io_method = worker): a backend's reads
+# are their CPU, not its own. Older servers have none.
+IO_WORKER_PIDS = "SELECT pid FROM pg_stat_activity WHERE backend_type = 'io worker'"
+
+
 def _own_seconds(pid: int) -> float:
     fields = _stat(pid)
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 class BackendCpu:
-    """CPU seconds spent by the backends one client opened (found by ``application_name``)
-    and by their parallel workers, read from /proc at each ``sample()``.
+    """CPU seconds spent by the PostgreSQL processes ``pids`` (a query) finds, read from
+    /proc at each ``sample()``: one client's backends and their parallel workers
+    (``CLIENT_PIDS``, by ``application_name``), or the io workers (``IO_WORKER_PIDS``).
 
     Attributing by backend rather than subtracting the traffic's share keeps a small cost
     measurable beside a large, noisy one. A backend that exits between two samples loses
     its last interval, so the figure is a lower bound; sample often (the benchmark samples
     every 0.5 s)."""
 
-    def __init__(self, admin_url: str, application_name: str) -> None:
+    def __init__(self, admin_url: str, pids: str, application_name: str = "") -> None:
         self._conn = psycopg.connect(admin_url, autocommit=True)
+        self._pids = pids
         self._name = application_name
         self._start: dict[int, float] = {}
         self._last: dict[int, float] = {}
         self._first = True
 
     def sample(self) -> None:
-        rows = self._conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE application_name = %(name)s "
-            "OR leader_pid IN (SELECT pid FROM pg_stat_activity WHERE application_name = %(name)s)",
-            {"name": self._name},
-        ).fetchall()
-        for (pid,) in rows:
+        for (pid,) in self._conn.execute(self._pids, {"name": self._name}).fetchall():
             try:
                 seconds = _own_seconds(pid)
             except (FileNotFoundError, ProcessLookupError):
@@ -97,6 +104,9 @@ class BackendCpu:
             self._start.setdefault(pid, seconds if self._first else 0.0)
             self._last[pid] = seconds
         self._first = False
+
+    def processes(self) -> int:
+        return len(self._last)
 
     def seconds(self) -> float:
         return sum(last - self._start[pid] for pid, last in self._last.items())
@@ -106,10 +116,9 @@ class BackendCpu:
 
 
 @contextmanager
-def backend_cpu(admin_url: str, application_name: str, every: float = 0.5) -> Iterator[BackendCpu]:
-    """A ``BackendCpu`` sampled in a thread every ``every`` seconds while the block runs
-    (a query-exporter scrape can take minutes, with parallel workers coming and going)."""
-    cpu = BackendCpu(admin_url, application_name)
+def sampled(cpu: BackendCpu, every: float = 0.5) -> Iterator[BackendCpu]:
+    """``cpu`` sampled in a thread every ``every`` seconds while the block runs (a
+    query-exporter scrape can take minutes, with parallel workers coming and going)."""
     stop = threading.Event()
 
     def run() -> None:
@@ -128,10 +137,22 @@ def backend_cpu(admin_url: str, application_name: str, every: float = 0.5) -> It
         cpu.close()
 
 
+def backend_cpu(admin_url: str, application_name: str) -> AbstractContextManager[BackendCpu]:
+    """The CPU of one client's backends, sampled while the block runs."""
+    return sampled(BackendCpu(admin_url, CLIENT_PIDS, application_name))
+
+
+def io_worker_cpu(admin_url: str) -> AbstractContextManager[BackendCpu]:
+    """The CPU of PostgreSQL's io workers (every client's reads), sampled while the block
+    runs."""
+    return sampled(BackendCpu(admin_url, IO_WORKER_PIDS))
+
+
 @dataclass
 class CpuWindow:
     total: float  # CPU s/min of all of PostgreSQL
     own: float  # CPU s/min of the contender's own backends and their parallel workers
+    io: float = 0.0  # CPU s/min of PostgreSQL's io workers: every client's reads
 
 
 def cpu_window(
@@ -141,7 +162,7 @@ def cpu_window(
     application: str,
     load: Callable[[], object] | None = None,
 ) -> CpuWindow:
-    with backend_cpu(admin_url, application) as own:
+    with backend_cpu(admin_url, application) as own, io_worker_cpu(admin_url) as io:
         started = time.monotonic()
         start_cpu = cpu_seconds(postmaster)
         while time.monotonic() < started + seconds:
@@ -151,7 +172,8 @@ def cpu_window(
                 time.sleep(0.5)
         elapsed = time.monotonic() - started
         total = cpu_seconds(postmaster) - start_cpu
-    return CpuWindow(total * 60 / elapsed, own.seconds() * 60 / elapsed)
+    per_minute = 60 / elapsed
+    return CpuWindow(total * per_minute, own.seconds() * per_minute, io.seconds() * per_minute)
 
 
 def main() -> None:
@@ -167,7 +189,8 @@ def main() -> None:
     window = cpu_window(postmaster_pid(admin), args.seconds, admin, args.application)
     print(
         f"{time.strftime('%H:%M:%S')} over {args.seconds:.0f} s: all of PostgreSQL "
-        f"{window.total:.2f} CPU s/min, {args.application}'s backends {window.own:.2f}",
+        f"{window.total:.2f} CPU s/min, {args.application}'s backends {window.own:.2f}, "
+        f"io workers {window.io:.2f}",
         flush=True,
     )
 
