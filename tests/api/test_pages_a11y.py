@@ -5,9 +5,10 @@ The pages are the route table's HTML GET routes (``route_specs()``), so a page a
 covered without touching this file; a detail page opens a real row of the test's history
 (tests/api/route_paths.py fills its path parameter, or the test fails naming the route). A
 role signs in through the sign-in page, then opens each page: one it may open answers 200,
-any other the refusal page (403), and both are checked. Each page's full screenshot, at a
-1400x900 viewport, goes to test-artifacts/pages/<role>/<page>.png, and axe's findings of
-every impact to test-artifacts/pages/<role>/axe.json.
+any other the refusal page (403). Every page answered 200 is checked, and the refusal page
+once per permission it names (the same page, only that name differs). Each checked page's
+full screenshot, at a 1400x900 viewport, goes to test-artifacts/pages/<role>/<page>.png,
+and axe's findings of every impact to test-artifacts/pages/<role>/axe.json.
 
 axe-core comes from the npm registry, a pinned version installed with the machine's npm
 into this session's temporary directory. Playwright's ``add_script_tag`` injects it as an
@@ -182,29 +183,35 @@ def _axe(page: Page, script: Path) -> list[dict[str, Any]]:
     return list(result["violations"])
 
 
-def _visit(page: Page, url: str, spec: RouteSpec, role: Role) -> str | None:
-    """Opens ``url``; what is wrong with the answer (None: the page or refusal expected)."""
+def _visit(page: Page, url: str, spec: RouteSpec, role: Role) -> tuple[int, str | None]:
+    """Opens ``url``: its status, and what is wrong with the answer (None: the page or
+    refusal expected)."""
     response = page.goto(url)
     status = response.status if response else 0
     expected = 200 if spec.permission is None or allowed(role, spec.permission) else 403
     if status != expected:
-        return f"{spec.name}: GET {url} answered {status}, expected {expected}"
-    return None
+        return status, f"{spec.name}: GET {url} answered {status}, expected {expected}"
+    return status, None
 
 
 def _walk(page: Page, base: str, role: Role, samples: dict[str, str], axe: Path) -> Findings:
     findings = Findings()
     shots = ARTIFACTS / role.value
     shots.mkdir(parents=True, exist_ok=True)
+    refusals: set[str | None] = set()  # the permissions whose refusal page was checked
     for spec in PAGES:
         try:
             url = base + route_path(spec, samples)
         except MissingSample as missing:
             findings.problems.append(str(missing))
             continue
-        wrong = _visit(page, url, spec, role)
+        status, wrong = _visit(page, url, spec, role)
         if wrong:
             findings.problems.append(wrong)
+        if status == 403:
+            if spec.permission in refusals:
+                continue
+            refusals.add(spec.permission)
         page.screenshot(path=str(shots / f"{spec.name}.png"), full_page=True)
         findings.violations[spec.name] = _axe(page, axe)
     (shots / "axe.json").write_text(json.dumps(findings.violations, indent=2, sort_keys=True))

@@ -1,4 +1,4 @@
-"""Chaos: 100,000 deliveries while workers are killed with SIGKILL at random. Every message
+"""Chaos: 30,000 deliveries while workers are killed with SIGKILL at random. Every message
 arrives at least once, none is lost, a redelivery carries the same ``webhook-id``, and the
 receiver verifies every signature with the standardwebhooks package."""
 
@@ -20,9 +20,9 @@ from tests.webhooks.harness import (
     statuses,
 )
 
-# Kills, restarts and expiring leases stretch 100 k deliveries well past the default timeout.
+# Kills, restarts and expiring leases stretch 30 k deliveries past the default timeout.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
-MESSAGES = 100_000
+MESSAGES = 30_000
 WORKERS = 3
 MIN_WORK_SECONDS = 2.0
 CHAOS = {
@@ -80,4 +80,4 @@ def test_no_message_is_lost_when_workers_are_killed(db_url: str, logs: Path) -> 
     assert all(verified for _, _, verified in received)
     duplicates = sum(arrivals.values()) - len(uids)
     print(f"{kills} workers killed; {duplicates} redeliveries (same webhook-id) of {MESSAGES}")
-    assert kills >= 3
+    assert kills >= 5
