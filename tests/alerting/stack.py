@@ -52,7 +52,7 @@ from tests.webhooks.servers import partner
 # Scrape and rule evaluation interval of the test stacks; also each scrape's timeout, which
 # a busy 2-core machine needs to be more than one second.
 SCRAPE_SECONDS = 2
-Lane = Literal["full", "demo"]  # see _one_stack_at_a_time
+Lane = Literal["full", "light"]  # see _one_stack_at_a_time
 TRAFFIC_RATE = 30  # payment attempts a second: enough for every rate, light on 2 CPUs
 # Share of charges the PSP feed misses or reports differently: the simulator's default;
 # the exporter tests' 2 % would push the 24 h drift past its threshold within minutes,
@@ -349,7 +349,7 @@ def monitoring_stack(
         scrapes a running ``opsdeck api`` with ``redis_url``, and ``opsdeck worker`` with
         ``gateway``. The live traffic makes ``traffic_rate`` payment attempts a second; ``exporters`` replicas
         of the exporter run side by side, all scraped (one leads, the others stand by). A stack in
-    ``lane`` "demo" (the demo's rate only) may run beside one in lane "full"."""
+    ``lane`` "light" (the demo's rate only) may run beside one in lane "full"."""
     name = create_database(admin_url, template)
     url = with_database(admin_url, name)
     supervisor = Supervisor()

@@ -84,7 +84,7 @@ def run(
         work,
         gateway=True,
         traffic_rate=DEMO_RATE,
-        lane="demo",
+        lane="light",
     ) as stack:
         assert stack.worker is not None
         scenario = Run(stack, f"127.0.0.1:{stack.worker.port}")

@@ -112,7 +112,7 @@ async def world(
             work,
             api_url=api_url,
             traffic_rate=DEMO_RATE,
-            lane="demo",
+            lane="light",
         ) as stack,
     ):
         settings = _settings(stack, fake, api_redis)
