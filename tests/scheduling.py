@@ -9,8 +9,10 @@ file's seconds from a whole run (a hint, not a promise: a file missing from it c
 short and goes after the known ones, most tests first, as xdist orders them by default).
 
 Files whose fixtures share a lock run in one process, one after the other
-(``STACK_LANES``): the monitoring stacks of lane "full" (``tests.alerting.stack``) would
-otherwise hold a process each while it waits for the one running, idle for minutes.
+(``STACK_LANES``): the monitoring stacks of one lane (``tests.alerting.stack``) would
+otherwise hold a process each while it waits for the one running, idle for minutes. The
+two lanes run side by side, so the light lane's files stay off the full lane's path, the
+longest in the suite.
 
 Refresh the durations from a run's JUnit report::
 
@@ -30,11 +32,13 @@ from typing import Protocol, TypeVar
 from xdist.scheduler import LoadFileScheduling
 
 DURATIONS = Path(__file__).with_name("durations.json")
-# The files that start a monitoring stack in lane "full": one process runs them in turn.
+# The files that start a monitoring stack, by lane: one process runs a lane's in turn.
 STACK_LANES = {
     "tests/alerting/test_end_to_end.py": "monitoring stacks, lane full",
     "tests/alerting/test_quiet.py": "monitoring stacks, lane full",
-    "tests/dashboards/test_panel_data.py": "monitoring stacks, lane full",
+    "tests/alerting/test_self_watch.py": "monitoring stacks, lane light",
+    "tests/dashboards/test_panel_data.py": "monitoring stacks, lane light",
+    "tests/incidents/test_end_to_end.py": "monitoring stacks, lane light",
 }
 
 

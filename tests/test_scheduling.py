@@ -44,20 +44,20 @@ def test_files_go_longest_first_with_their_tests_together_in_order() -> None:
     ]
 
 
-def test_the_files_of_the_full_stack_lane_are_one_unit_of_work() -> None:
+def test_the_files_of_each_stack_lane_are_one_unit_of_work() -> None:
     units = {unit_of(f"{name}::test_x") for name in STACK_LANES}
-    assert len(units) == 1
+    assert units == {"monitoring stacks, lane full", "monitoring stacks, lane light"}
     assert unit_of("tests/api/test_auth.py::test_x[a]") == "tests/api/test_auth.py"
     assert LaneScheduling._split_scope is not LoadFileScheduling._split_scope
 
 
-def test_every_file_starting_a_full_lane_stack_is_listed() -> None:
-    starting = set()
+def test_every_file_starting_a_stack_is_listed_in_its_lane() -> None:
+    starting = {}
     for path in (REPO / "tests").rglob("test_*.py"):
         for call in STACK_CALL.finditer(path.read_text()):
-            if 'lane="light"' not in call["args"]:
-                starting.add(str(path.relative_to(REPO)))
-    assert starting == set(STACK_LANES)
+            lane = "light" if 'lane="light"' in call["args"] else "full"
+            starting[str(path.relative_to(REPO))] = f"monitoring stacks, lane {lane}"
+    assert starting == STACK_LANES
 
 
 def test_durations_come_from_a_junit_report(tmp_path: Path) -> None:

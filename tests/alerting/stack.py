@@ -317,10 +317,10 @@ def _leader_caught_up(replicas: list[Exporter], until: datetime) -> None:
 def _one_stack_at_a_time(lane: Lane) -> Iterator[None]:
     """Parallel test processes run one monitoring stack at a time in each lane: two stacks
     (each with its own traffic, exporter, Prometheus and Alertmanager) on 2 cores slow
-    scrapes past their timeout. A stack at the demo's rate (a payment attempt every 4 s,
-    against the full stacks' 30 a second) costs little, so it may run in a lane of its own
-    beside the full stacks' (unless one late scrape would fail its test). The lock is per test run and released when
-    the stack stops."""
+    scrapes past their timeout. A light stack (the demo's rate, a payment attempt every
+    4 s, or a few a second, against the full stacks' 30) costs little, so it may run in a
+    lane of its own beside the full stacks' (unless one late scrape would fail its test).
+    The lock is per test run and released when the stack stops."""
     run = os.environ.get("PYTEST_XDIST_TESTRUNUID", str(os.getpid()))
     path = Path(tempfile.gettempdir()) / f"opsdeck-monitoring-stack-{run}-{lane}.lock"
     with path.open("w") as lock:
@@ -349,7 +349,8 @@ def monitoring_stack(
         scrapes a running ``opsdeck api`` with ``redis_url``, and ``opsdeck worker`` with
         ``gateway``. The live traffic makes ``traffic_rate`` payment attempts a second; ``exporters`` replicas
         of the exporter run side by side, all scraped (one leads, the others stand by). A stack in
-    ``lane`` "light" (the demo's rate only) may run beside one in lane "full"."""
+    ``lane`` "light" (a few payment attempts a second at most) may run beside one in lane
+    "full"."""
     name = create_database(admin_url, template)
     url = with_database(admin_url, name)
     supervisor = Supervisor()

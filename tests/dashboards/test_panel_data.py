@@ -1,7 +1,8 @@
 """Every Prometheus query of every generated dashboard returns data from the real stack:
 the committed JSON's PromQL, with Grafana's macros and the dashboards' variables
 substituted as Grafana would, run against a real Prometheus scraping the real exporter, API
-and webhook worker over simulated history and live traffic (:mod:`tests.alerting.stack`).
+and webhook worker over simulated history and live traffic (:mod:`tests.alerting.stack`;
+:data:`TRAFFIC_RATE` payment attempts a second, a light stack, beside the full ones).
 
 The dashboard's time range is the last stretch of the test's Prometheus history, half of it
 so that "compared with the previous period" queries (``offset $__range``) have a previous
@@ -65,6 +66,9 @@ from tests.exporters.truth import Series
 # Its stack may wait for another test file's stack (tests.alerting.stack) first.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
+# Light enough for the light lane, beside the full stacks; busy enough that every panel's
+# range holds failed payments and support tickets (at the demo's rate some hold none).
+TRAFFIC_RATE = 6
 MIN_RANGE_SECONDS = 30  # each period spans many scrapes and folds, even on a busy machine
 SCRAPE = f"{SCRAPE_SECONDS}s"  # the test stack's scrape interval, the datasource's
 METRIC = re.compile(r"\b(?:opsdeck[_:][A-Za-z0-9_:]+|up)\b")
@@ -184,7 +188,14 @@ def stack(
     work = tmp_path_factory.mktemp("panels")
     redis = services["redis"]
     with monitoring_stack(
-        admin_url, history_template, work, redis_url=redis, gateway=True, exporters=2
+        admin_url,
+        history_template,
+        work,
+        redis_url=redis,
+        gateway=True,
+        exporters=2,
+        traffic_rate=TRAFFIC_RATE,
+        lane="light",
     ) as s:
         yield s
 
