@@ -412,18 +412,18 @@ def run_scale(admin_url: str, scale: str, args: argparse.Namespace, logs: Path) 
 
     binary = query_exporter_binary()
     with traffic(url, args.rate, logs / f"traffic-{scale}-qe.log"):
-        for interval in (15, None):
+        for interval in (15, None) if args.on_scrape else (15,):
             qe = QueryExporter(binary, url, interval, settings, logs / f"qe-{scale}-{interval}.log")
             try:
-                published = publishes(qe, args.give_up)
+                published = publishes(qe.name, qe.has_values, args.give_up)
                 results.append(under_traffic(qe, interval, run, alone, published))
             finally:
                 qe.stop()
     if args.idle:
         qe = QueryExporter(binary, url, 15, settings, logs / f"qe-{scale}-idle.log")
         try:
-            wait_for(qe.has_values, args.give_up, f"{qe.name} to publish")
-            results.append(idle(qe, QE_APPLICATION, run, quiet))
+            published = publishes(qe.name, qe.has_values, args.give_up)
+            results.append(idle(qe, QE_APPLICATION, run, quiet, published))
         finally:
             qe.stop()
     return results
@@ -443,15 +443,16 @@ def opsdeck_under_traffic(opsdeck: Opsdeck, run: Run, baseline: CpuWindow, scale
     return result
 
 
-def publishes(qe: QueryExporter, give_up: float) -> bool:
-    """Whether ``qe`` publishes its first values within ``give_up`` seconds. One that does
-    not (its first cycle outlasting its queries' timeout at ``large``) is still measured."""
+def publishes(name: str, has_values: Callable[[], bool], give_up: float) -> bool:
+    """Whether a query-exporter publishes its first values within ``give_up`` seconds. One
+    that does not (its first cycle outlasting its queries' timeout at ``large``) is still
+    measured, while its queries run."""
     started = time.monotonic()
     while time.monotonic() - started < give_up:
-        if qe.has_values():
+        if has_values():
             return True
         time.sleep(0.5)
-    print(f"  {qe.name}: no value published within {give_up:.0f} s", flush=True)
+    print(f"  {name}: no value published within {give_up:.0f} s", flush=True)
     return False
 
 
@@ -483,16 +484,23 @@ def under_traffic(
     return result
 
 
-def idle(contender: Contender, application: str, run: Run, quiet: CpuWindow) -> Result:
+def idle(
+    contender: Contender, application: str, run: Run, quiet: CpuWindow, published: bool = True
+) -> Result:
     """``contender`` with no traffic: the CPU window first (after the settling of what the
-    traffic left, autovacuum included), then markers into the idle platform."""
+    traffic left, autovacuum included), then markers into the idle platform (freshness
+    "never" for one that has not ``published`` a value)."""
     args = run.args
     time.sleep(args.settle)
     result = Result(contender.name, load="idle")
     result.measure_cpu(run.cpu(application, args.idle), quiet)
     result.scrapes = time_scrapes(contender, args.scrapes, budget=60)
     markers = args.markers if isinstance(contender, Opsdeck) else args.qe_markers
-    result.freshness = freshness(contender, run.url, markers, run.serial, args.give_up)
+    result.freshness = (
+        freshness(contender, run.url, markers, run.serial, args.give_up)
+        if published
+        else [math.inf]
+    )
     result.rss_mib = rss_mib(contender.process.pid)
     print(row(result), flush=True)
     return result
@@ -598,6 +606,12 @@ def main() -> None:
         help="with --reuse: keep opsdeck's folded state (the initial fold is not measured)",
     )
     parser.add_argument("--on-scrape-markers", type=int, default=3)
+    parser.add_argument(
+        "--on-scrape",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also measure query-exporter running every query on each scrape",
+    )
     parser.add_argument(
         "--give-up",
         type=float,

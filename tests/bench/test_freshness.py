@@ -1,11 +1,13 @@
 """The benchmark's freshness: markers counted are timed, and a contender that never
-counts one is recorded as never (inf) after the give-up time, instead of hanging the run."""
+counts one is recorded as never (inf) after the give-up time, instead of hanging the run;
+one that never publishes a value is given up on too, and measured as it runs."""
 
 from __future__ import annotations
 
 import math
+import time
 
-from bench.exporter import MARKER_METRIC, Contender, freshness
+from bench.exporter import MARKER_METRIC, Contender, freshness, publishes
 
 
 class _Scripted(Contender):
@@ -37,3 +39,21 @@ def test_a_marker_never_counted_is_recorded_as_never_after_the_give_up_time(
 ) -> None:
     delays = freshness(_Scripted(counts_after=None), db_url, 3, [1], give_up=0.3)
     assert delays == [math.inf]
+
+
+def test_a_contender_that_never_publishes_is_given_up_on() -> None:
+    asked: list[float] = []
+
+    def never() -> bool:
+        asked.append(time.monotonic())
+        return False
+
+    started = time.monotonic()
+    assert publishes("silent", never, give_up=1.2) is False
+    assert 1.2 <= time.monotonic() - started < 3.0
+    assert len(asked) >= 2  # asked again until the give-up time, not once
+
+
+def test_a_contender_that_publishes_is_waited_for() -> None:
+    answers = iter([False, False, True])
+    assert publishes("slow", lambda: next(answers), give_up=30) is True
