@@ -278,6 +278,7 @@ class QueryExporter(Contender):
             ],
             stdout=log.open("ab"),
             stderr=subprocess.STDOUT,
+            env=without_pythonpath(),
         )
 
     def has_values(self) -> bool:
@@ -287,6 +288,10 @@ class QueryExporter(Contender):
             return "opsdeck_bookings_confirmed_total{" in self.scrape(timeout=900)
         except httpx.HTTPError:
             return False
+
+
+def without_pythonpath() -> dict[str, str]:
+    return {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
 
 
 def query_exporter_binary() -> Path:
@@ -303,6 +308,7 @@ def query_exporter_binary() -> Path:
                 "psycopg2-binary",
             ],
             check=True,
+            env=without_pythonpath(),  # its resolver would weigh the checkout's own package
         )
     return binary
 
