@@ -40,7 +40,7 @@ unit: $(STAMP)
 	$(BIN)/pytest -n 4 --dist loadfile --no-loadscope-reorder
 
 bench-simulator: $(STAMP)
-	$(BIN)/python bench/simulator.py
+	$(BIN)/python -m bench.simulator
 
 clean:
 	rm -rf $(VENV) .opsdeck .mypy_cache .ruff_cache .pytest_cache

@@ -4,7 +4,7 @@ Runnable by anyone: uses DATABASE_URL when set (each run creates and drops its o
 databases there), otherwise starts an embedded PostgreSQL. Prints a table; the figures go
 into docs/benchmarks.md.
 
-    python bench/simulator.py [--scales small,medium] [--live-rate 2000] [--live-seconds 60]
+    python -m bench.simulator [--scales small,medium] [--live-rate 2000] [--live-seconds 60]
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ records when each message arrived. After ``--warmup`` seconds, ``--seconds`` of 
 are measured: the rate offered, the rate delivered, the backlog at both ends (a rate is
 sustained when the backlog does not grow), and p50/p99 of arrival - creation.
 
-    python bench/webhooks.py --rate 2500 --seconds 60
+    python -m bench.webhooks --rate 2500 --seconds 60
 
 Uses DATABASE_URL's server when set, else an embedded PostgreSQL; the database
 ``opsdeck_bench_webhooks`` is created and dropped. Everything runs on this machine: the
