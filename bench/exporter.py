@@ -316,13 +316,21 @@ def query_exporter_binary() -> Path:
 # -- measurements ----------------------------------------------------------------------
 
 
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> float:
+def within(condition: Callable[[], bool], timeout: float) -> float | None:
+    """Seconds until ``condition`` came true, asked every 0.5 s; None if not in ``timeout``."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
         if condition():
             return time.monotonic() - started
         time.sleep(0.5)
-    raise SystemExit(f"timed out after {timeout:.0f} s waiting for {what}")
+    return None
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> float:
+    took = within(condition, timeout)
+    if took is None:
+        raise SystemExit(f"timed out after {timeout:.0f} s waiting for {what}")
+    return took
 
 
 def time_scrapes(
@@ -449,15 +457,19 @@ def opsdeck_under_traffic(opsdeck: Opsdeck, run: Run, baseline: CpuWindow, scale
     return result
 
 
+def freshness_if(published: bool, contender: Contender, run: Run, markers: int) -> list[float]:
+    """:func:`freshness` of ``markers`` markers; "never" for one that never ``published``."""
+    if not published:
+        return [math.inf]
+    return freshness(contender, run.url, markers, run.serial, run.args.give_up)
+
+
 def publishes(name: str, has_values: Callable[[], bool], give_up: float) -> bool:
     """Whether a query-exporter publishes its first values within ``give_up`` seconds. One
     that does not (its first cycle outlasting its queries' timeout at ``large``) is still
     measured, while its queries run."""
-    started = time.monotonic()
-    while time.monotonic() - started < give_up:
-        if has_values():
-            return True
-        time.sleep(0.5)
+    if within(has_values, give_up) is not None:
+        return True
     print(f"  {name}: no value published within {give_up:.0f} s", flush=True)
     return False
 
@@ -472,11 +484,7 @@ def under_traffic(
     if interval:
         result.measure_cpu(run.cpu(QE_APPLICATION, args.steady), baseline)
         result.scrapes = time_scrapes(qe, args.scrapes, budget=600)
-        result.freshness = (
-            freshness(qe, run.url, args.qe_markers, run.serial, args.give_up)
-            if published
-            else [math.inf]
-        )
+        result.freshness = freshness_if(published, qe, run, args.qe_markers)
     else:
         # Prometheus scrapes every 15 s; each scrape runs every query.
         load = partial(time_scrapes, qe, 1, 0, pace=15.0)
@@ -502,11 +510,7 @@ def idle(
     result.measure_cpu(run.cpu(application, args.idle), quiet)
     result.scrapes = time_scrapes(contender, args.scrapes, budget=60)
     markers = args.markers if isinstance(contender, Opsdeck) else args.qe_markers
-    result.freshness = (
-        freshness(contender, run.url, markers, run.serial, args.give_up)
-        if published
-        else [math.inf]
-    )
+    result.freshness = freshness_if(published, contender, run, markers)
     result.rss_mib = rss_mib(contender.process.pid)
     print(row(result), flush=True)
     return result
